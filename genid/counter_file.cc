@@ -1,0 +1,116 @@
+// Shared counter file: see counter_file.h for the format and the design.
+#include "genid/counter_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace snapsafe::genid {
+namespace {
+
+std::string errno_message(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + std::strerror(errno);
+}
+
+// Opens and validates the file, then maps it with `prot`. On success returns the mapping
+// (whose generation word is at offset 8) and "" in *error.
+void* map_counter(const std::string& path, int prot, std::string* error) {
+  const int fd = open(path.c_str(), (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) {
+    *error = errno_message(path, "open");
+    return nullptr;
+  }
+  struct stat st;
+  void* map = nullptr;
+  if (fstat(fd, &st) != 0) {
+    *error = errno_message(path, "fstat");
+  } else if (!S_ISREG(st.st_mode)) {
+    *error = path + ": not a regular file";
+  } else if (st.st_size < static_cast<off_t>(kCounterFileSize)) {
+    *error = path + ": truncated counter file (" + std::to_string(st.st_size) +
+             " bytes, expected " + std::to_string(kCounterFileSize) + ")";
+  } else {
+    map = mmap(nullptr, kCounterFileSize, prot, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+      *error = errno_message(path, "mmap");
+      map = nullptr;
+    } else if (std::memcmp(map, kCounterFileMagic, sizeof kCounterFileMagic) != 0) {
+      *error = path + ": corrupt counter file (bad magic; expected \"SSGENv1\")";
+      munmap(map, kCounterFileSize);
+      map = nullptr;
+    }
+  }
+  close(fd);  // the mapping keeps the file referenced
+  return map;
+}
+
+uint64_t* generation_word(void* map) {
+  return reinterpret_cast<uint64_t*>(static_cast<char*>(map) + 8);
+}
+
+}  // namespace
+
+OpenResult open_counter_file(const std::string& path) {
+  OpenResult result;
+  void* map = map_counter(path, PROT_READ, &result.error);
+  if (map == nullptr) return result;
+  result.ok = true;
+  result.source.kind = SourceKind::kCounterFile;
+  result.source.path = path;
+  result.source.reader.kind = ReaderKind::kWord64;
+  result.source.reader.word64 = generation_word(map);
+  return result;
+}
+
+std::string counter_file_create(const std::string& path) {
+  std::string error;
+  if (void* map = map_counter(path, PROT_READ, &error)) {
+    munmap(map, kCounterFileSize);
+    return "";  // a valid file exists: never reset a generation processes rely on
+  }
+  // Write the complete file under a temporary name, then rename it into place, so no
+  // process ever maps a half-written file.
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_message(tmp, "create");
+  char bytes[kCounterFileSize] = {};
+  std::memcpy(bytes, kCounterFileMagic, sizeof kCounterFileMagic);
+  const bool written = write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+  const int saved_errno = errno;
+  close(fd);
+  if (!written) {
+    unlink(tmp.c_str());
+    errno = saved_errno;
+    return errno_message(tmp, "write");
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string message = errno_message(path, "rename");
+    unlink(tmp.c_str());
+    return message;
+  }
+  return "";
+}
+
+std::string counter_file_bump(const std::string& path, Generation* generation) {
+  std::string error;
+  void* map = map_counter(path, PROT_READ | PROT_WRITE, &error);
+  if (map == nullptr) return error;
+  *generation = __atomic_add_fetch(generation_word(map), 1, __ATOMIC_SEQ_CST);
+  munmap(map, kCounterFileSize);
+  return "";
+}
+
+std::string counter_file_read(const std::string& path, Generation* generation) {
+  std::string error;
+  void* map = map_counter(path, PROT_READ, &error);
+  if (map == nullptr) return error;
+  *generation = __atomic_load_n(generation_word(map), __ATOMIC_ACQUIRE);
+  munmap(map, kCounterFileSize);
+  return "";
+}
+
+}  // namespace snapsafe::genid

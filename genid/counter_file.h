@@ -1,0 +1,39 @@
+// File: genid/counter_file.h
+//
+// The shared counter file: snapshot detection for containers without any kernel module.
+// A small file, best on tmpfs (/run, /dev/shm), holds a 64-bit generation; every process
+// maps it MAP_SHARED read-only and checks it with one load per draw. A restore hook
+// (CRIU action script, Lambda SnapStart afterRestore hook, ...) runs
+// `snapsafe_counter bump PATH`, which increments it atomically through a shared writable
+// mapping, so readers never see a torn value.
+//
+// Layout (16 bytes, host byte order):
+//   0..7   magic "SSGENv1\n"
+//   8..15  generation, uint64_t, 8-byte aligned, only ever changed by atomic increment
+// A missing, truncated or corrupt file is reported as an error: the library then falls
+// back to the next safe mode. Limit: truncating the file while processes map it makes
+// their next check fault (SIGBUS); the tool never truncates an existing file.
+#pragma once
+
+#include <string>
+
+#include "genid/source.h"
+
+namespace snapsafe::genid {
+
+inline constexpr const char* kDefaultCounterFilePath = "/run/snapsafe/generation";
+inline constexpr char kCounterFileMagic[8] = {'S', 'S', 'G', 'E', 'N', 'v', '1', '\n'};
+inline constexpr size_t kCounterFileSize = 16;
+
+// Maps the file read-only and validates it; the source for the per-draw check.
+OpenResult open_counter_file(const std::string& path);
+
+// Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
+// create: makes a fresh file at generation 0 unless a valid one exists (then unchanged).
+std::string counter_file_create(const std::string& path);
+// bump: atomically increments the generation; `*generation` receives the new value.
+std::string counter_file_bump(const std::string& path, Generation* generation);
+// read: the current generation.
+std::string counter_file_read(const std::string& path, Generation* generation);
+
+}  // namespace snapsafe::genid

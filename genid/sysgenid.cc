@@ -1,0 +1,123 @@
+// SysGenID source: see sysgenid.h for the design.
+//
+// The syscall path has one subtlety. A non-blocking read() on the shared descriptor says
+// EAGAIN ("nothing new since the last acknowledgement") without telling the value, so the
+// reader answers with g_acknowledged, the last value this process wrote back. The order
+// that keeps this safe: g_acknowledged is stored *before* write() acknowledges, so a
+// thread whose read() already sees "acknowledged" also sees the new value (the kernel's
+// own locking orders the two syscalls). Acknowledgements are serialised by a mutex and a
+// rejected write() (the generation moved again) restores the previous value: until the
+// next acknowledgement the descriptor is outdated, so every read() returns the value.
+#include "genid/sysgenid.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+namespace snapsafe::genid {
+namespace {
+
+int g_fd = -1;             // the process's one descriptor on the device
+bool g_fd_is_file = false;  // a regular-file stand-in (tests): pread, no acknowledgement
+// Before any acknowledgement, read() returning EAGAIN means "the value at open()". Its
+// number is unknown and irrelevant (generations are compared for inequality); 2^32 is a
+// value no u32 counter can ever return, so the first real value always differs.
+std::atomic<Generation> g_acknowledged{Generation{1} << 32};
+std::mutex g_ack_mutex;
+
+std::string describe(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + std::strerror(errno);
+}
+
+// Opens the device (or stand-in) once; shared by both modes.
+bool open_device(const std::string& path, std::string* error) {
+  int fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+    fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // read-only: no acks
+  }
+  if (fd < 0) {
+    *error = describe(path, "open");
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !(S_ISCHR(st.st_mode) || S_ISREG(st.st_mode))) {
+    *error = path + ": not a character device or regular file";
+    close(fd);
+    return false;
+  }
+  if (S_ISREG(st.st_mode) && st.st_size < 4) {
+    *error = path + ": truncated (a SysGenID stand-in holds a 4-byte counter)";
+    close(fd);
+    return false;
+  }
+  if (g_fd >= 0) close(g_fd);  // test re-init
+  g_fd = fd;
+  g_fd_is_file = S_ISREG(st.st_mode);
+  return true;
+}
+
+Generation read_by_syscall() {
+  uint32_t value;
+  ssize_t n = g_fd_is_file ? pread(g_fd, &value, sizeof value, 0)
+                           : read(g_fd, &value, sizeof value);
+  if (n == sizeof value) return value;
+  if (n < 0 && errno == EAGAIN) return g_acknowledged.load(std::memory_order_seq_cst);
+  return kGenerationUnknown;
+}
+
+void acknowledge(Generation generation) {
+  if (g_fd_is_file || generation > UINT32_MAX) return;
+  if (g_acknowledged.load(std::memory_order_relaxed) == generation) return;
+  std::lock_guard<std::mutex> lock(g_ack_mutex);
+  const Generation previous = g_acknowledged.load(std::memory_order_relaxed);
+  if (previous == generation) return;
+  g_acknowledged.store(generation, std::memory_order_seq_cst);  // before write(): see top
+  const uint32_t value = static_cast<uint32_t>(generation);
+  if (write(g_fd, &value, sizeof value) != sizeof value) {
+    g_acknowledged.store(previous, std::memory_order_seq_cst);
+  }
+}
+
+}  // namespace
+
+OpenResult open_sysgenid_mmap(const std::string& path) {
+  OpenResult result;
+  if (!open_device(path, &result.error)) return result;
+  void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, g_fd, 0);
+  if (page == MAP_FAILED) {
+    result.error = describe(path, "mmap");
+    return result;
+  }
+  result.ok = true;
+  result.source.kind = SourceKind::kSysgenidMmap;
+  result.source.path = path;
+  result.source.reader.kind = ReaderKind::kWord32;
+  result.source.reader.word32 = static_cast<const uint32_t*>(page);
+  result.source.acknowledge = &acknowledge;
+  return result;
+}
+
+OpenResult open_sysgenid_syscall(const std::string& path) {
+  OpenResult result;
+  if (!open_device(path, &result.error)) return result;
+  g_acknowledged.store(Generation{1} << 32);
+  if (read_by_syscall() == kGenerationUnknown) {
+    result.error = describe(path, "read");
+    return result;
+  }
+  result.ok = true;
+  result.source.kind = SourceKind::kSysgenidSyscall;
+  result.source.path = path;
+  result.source.reader.kind = ReaderKind::kCall;
+  result.source.reader.call = &read_by_syscall;
+  result.source.acknowledge = &acknowledge;
+  return result;
+}
+
+}  // namespace snapsafe::genid

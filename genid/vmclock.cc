@@ -1,0 +1,84 @@
+// VMClock source: see vmclock.h.
+#include "genid/vmclock.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+namespace snapsafe::genid {
+namespace {
+
+const unsigned char* g_page = nullptr;
+
+template <typename T>
+T load_acquire(const unsigned char* page, size_t offset) {
+  return __atomic_load_n(reinterpret_cast<const T*>(page + offset), __ATOMIC_ACQUIRE);
+}
+
+Generation read_mapped() { return vmclock_read_generation(g_page); }
+
+}  // namespace
+
+Generation vmclock_read_generation(const unsigned char* page) {
+  for (int attempt = 0; attempt < kVmclockSeqlockRetries; ++attempt) {
+    const uint32_t seq_before = load_acquire<uint32_t>(page, kVmclockOffsetSeqCount);
+    if (seq_before & 1) continue;  // the hypervisor is writing
+    const uint64_t generation = load_acquire<uint64_t>(page, kVmclockOffsetGeneration);
+    std::atomic_thread_fence(std::memory_order_acquire);  // the value before the re-read
+    if (load_acquire<uint32_t>(page, kVmclockOffsetSeqCount) == seq_before) return generation;
+  }
+  return kGenerationUnknown;
+}
+
+OpenResult open_vmclock(const std::string& path) {
+  OpenResult result;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    result.error = path + ": open: " + std::strerror(errno);
+    return result;
+  }
+  struct stat st;
+  const bool is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (is_file && st.st_size < static_cast<off_t>(kVmclockOffsetGeneration + 8)) {
+    close(fd);
+    result.error = path + ": truncated VMClock page";
+    return result;
+  }
+  void* map = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) {
+    result.error = path + ": mmap: " + std::strerror(errno);
+    return result;
+  }
+  const auto* page = static_cast<const unsigned char*>(map);
+  const char* problem = nullptr;
+  if (load_acquire<uint32_t>(page, kVmclockOffsetMagic) != kVmclockMagic) {
+    problem = "bad magic (not a VMClock page)";
+  } else if (load_acquire<uint16_t>(page, kVmclockOffsetVersion) != 1) {
+    problem = "unsupported VMClock version";
+  } else if (load_acquire<uint32_t>(page, kVmclockOffsetSize) < kVmclockOffsetGeneration + 8) {
+    problem = "VMClock region too small for vm_generation_counter";
+  } else if (!(load_acquire<uint64_t>(page, kVmclockOffsetFlags) &
+               kVmclockFlagGenCounterPresent)) {
+    problem = "VMClock has no vm_generation_counter (flag bit 8 clear)";
+  }
+  if (problem != nullptr) {
+    munmap(map, 4096);
+    result.error = path + ": " + problem;
+    return result;
+  }
+  g_page = page;
+  result.ok = true;
+  result.source.kind = SourceKind::kVmclock;
+  result.source.path = path;
+  result.source.reader.kind = ReaderKind::kCall;
+  result.source.reader.call = &read_mapped;
+  return result;
+}
+
+}  // namespace snapsafe::genid

@@ -1,0 +1,118 @@
+// The draw's slow paths: see draw.h for the fast path and its orderings.
+#include "rng/internal/draw.h"
+
+#include <openssl/crypto.h>
+
+#include <cerrno>
+
+#include "genid/select.h"
+#include "rng/internal/kernel_entropy.h"
+#include "rng/internal/keystream.h"
+#include "rng/internal/seed.h"
+
+namespace snapsafe::rng_internal {
+namespace {
+
+// A draw restarts at most this often when the generation moves under it; after that
+// (or with a generation that cannot be read) the draw is served by the kernel.
+constexpr int kMaxAttempts = 3;
+
+std::atomic<uint64_t> g_reseeds{0};
+
+void release(ThreadState* st) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  st->in_use = 0;
+}
+
+// Seeds `st` for `generation`. The generation is written *before* the reseed: if a
+// snapshot lands in between, the clone's state says "seeded under the old generation"
+// and reseeds again, instead of keeping a key both clones share.
+int reseed(ThreadState* st, genid::Generation generation) {
+  st->generation = generation;
+  st->seeded = 0;
+  OPENSSL_cleanse(st->buffer + (kBufferBytes - st->remaining), st->remaining);
+  st->remaining = 0;
+  uint8_t key[kKeyBytes];
+  if (const int error = derive_seed(generation, key)) return error;
+  EVP_CIPHER_CTX*& ctx = thread_cipher_context();
+  const bool keyed = ctx != nullptr ? keystream_rekey(ctx, key)
+                                    : (ctx = keystream_new(key)) != nullptr;
+  OPENSSL_cleanse(key, sizeof key);
+  if (!keyed) return EIO;
+  st->seeded = 1;
+  g_reseeds.fetch_add(1, std::memory_order_relaxed);
+  const genid::OpenedSource& source = genid::init().active;
+  if (source.acknowledge != nullptr) source.acknowledge(generation);
+  return 0;
+}
+
+// Copies `size` bytes of output into `out`: from the buffer (refilling it as needed), or
+// for a large request straight from the keystream, leaving the buffer as it is.
+bool produce(ThreadState* st, uint8_t* out, size_t size) {
+  EVP_CIPHER_CTX* const ctx = thread_cipher_context();
+  if (size > kMaxBufferedDraw) return keystream_step(ctx, out, size);
+  while (size > 0) {
+    if (st->remaining == 0) {
+      if (!keystream_step(ctx, st->buffer, kBufferBytes)) return false;
+      st->remaining = kBufferBytes;
+    }
+    const size_t take = size < st->remaining ? size : st->remaining;
+    uint8_t* const bytes = st->buffer + (kBufferBytes - st->remaining);
+    std::memcpy(out, bytes, take);
+    std::memset(bytes, 0, take);
+    st->remaining -= static_cast<uint32_t>(take);
+    out += take;
+    size -= take;
+  }
+  return true;
+}
+
+}  // namespace
+
+int draw_slow(void* out, size_t size) noexcept {
+  ThreadState* st = t_state;
+  // Re-entered from a signal handler (mid-draw, or mid-creation): the kernel serves it.
+  if ((st != nullptr && st->in_use) || thread_state_creating()) return kernel_fill(out, size);
+  if (st == nullptr) {
+    if (genid::init().active.kind == genid::SourceKind::kKernel) return kernel_fill(out, size);
+    st = thread_state_create();
+    if (st == nullptr) return kernel_fill(out, size);
+  }
+  st->in_use = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return draw_slow_in_use(st, out, size);
+}
+
+int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
+  auto* const bytes = static_cast<uint8_t*>(out);
+  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+    const genid::Generation generation = genid::read_generation();
+    if (generation == genid::kGenerationUnknown) break;
+    if (!st->seeded || generation != st->generation) {
+      if (const int error = reseed(st, generation)) {
+        std::memset(out, 0, size);
+        release(st);
+        return error;
+      }
+    }
+    if (!produce(st, bytes, size)) {
+      st->seeded = 0;
+      std::memset(out, 0, size);
+      release(st);
+      return EIO;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (genid::read_generation() == generation || SNAPSAFE_TEST_FLAG(disable_recheck)) {
+      release(st);
+      return 0;
+    }
+    // The generation moved while we produced: a clone may return these same bytes.
+  }
+  const int error = kernel_fill(out, size);
+  release(st);
+  return error;
+}
+
+uint64_t reseed_count() noexcept { return g_reseeds.load(std::memory_order_relaxed); }
+
+}  // namespace snapsafe::rng_internal

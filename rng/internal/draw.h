@@ -1,0 +1,78 @@
+// File: rng/internal/draw.h
+//
+// The draw: every public API ends here. This header holds the whole fast path; draw.cc
+// holds everything else (first use, refill, reseed, kernel-backed mode, re-entry).
+//
+// Orderings, each one load-bearing (after Linux lib/vdso/getrandom.c):
+//  1. in_use is set before the buffer is touched and cleared after: a signal handler
+//     that draws on this thread meanwhile sees it and is served by the kernel, so it can
+//     never be handed bytes the interrupted draw also returns.
+//  2. The generation is checked before any buffered byte is used: a state seeded under
+//     another generation (a restored snapshot) or never seeded (first use, fork-wiped
+//     page: remaining == 0) goes to the slow path, which reseeds first.
+//  3. Handed-out bytes are zeroed in the buffer at once: a later memory dump or snapshot
+//     cannot recover them.
+//  4. The generation is read again after the copy: a snapshot taken between the check and
+//     the copy leaves a clone holding bytes its twin also returns; the re-read catches it
+//     and the slow path redoes the draw from a fresh seed.
+// What no ordering can cover: a snapshot taken after the re-read, while the value is on
+// its way back to the caller (docs/DESIGN.md, threat model).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstring>
+
+#include "genid/generation.h"
+#include "rng/internal/test_hooks.h"
+#include "rng/internal/thread_state.h"
+
+namespace snapsafe::rng_internal {
+
+// Requests above this size are generated straight into the caller's memory.
+inline constexpr size_t kMaxBufferedDraw = 1024;
+
+// The slow paths (draw.cc). Each returns 0 or an errno; on error `out` is zeroed.
+int draw_slow(void* out, size_t size) noexcept;                     // no state, or re-entry
+int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept;  // in_use is held
+
+// Fills `size` bytes of `out`; 0 on success, else an errno and `out` zeroed (fail closed).
+// kCheckGeneration = false exists only so bench/ can measure what the check costs: it
+// skips both generation reads on the fast path and is never snapshot-safe.
+template <bool kCheckGeneration>
+inline int draw_with(void* out, size_t size) noexcept {
+  ThreadState* const st = t_state;
+  if (__builtin_expect(st == nullptr, 0)) return draw_slow(out, size);  // first use / kernel mode
+  if (__builtin_expect(st->in_use && !SNAPSAFE_TEST_FLAG(disable_signal_guard), 0)) {
+    return draw_slow(out, size);  // (1) re-entered from a signal handler
+  }
+  st->in_use = 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const genid::Generation generation =
+      kCheckGeneration ? genid::read_generation() : st->generation;
+  if (__builtin_expect(generation == st->generation && size <= st->remaining &&
+                           size <= kMaxBufferedDraw, 1)) {  // (2)
+    SNAPSAFE_TEST_HOOK(after_check);
+    uint8_t* const bytes = st->buffer + (kBufferBytes - st->remaining);
+    std::memcpy(out, bytes, size);
+    SNAPSAFE_TEST_HOOK(after_copy);
+    std::memset(bytes, 0, size);  // (3)
+    st->remaining -= static_cast<uint32_t>(size);
+    std::atomic_thread_fence(std::memory_order_acquire);  // the copy is done before (4)
+    if (!kCheckGeneration || __builtin_expect(genid::read_generation() == generation, 1) ||
+        SNAPSAFE_TEST_FLAG(disable_recheck)) {  // (4)
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      st->in_use = 0;
+      return 0;
+    }
+  }
+  return draw_slow_in_use(st, out, size);
+}
+
+// The draw every public API uses.
+inline int draw(void* out, size_t size) noexcept { return draw_with<true>(out, size); }
+
+// Process-wide counters, for status and tests.
+uint64_t reseed_count() noexcept;
+
+}  // namespace snapsafe::rng_internal

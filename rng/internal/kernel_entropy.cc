@@ -1,0 +1,28 @@
+#include "rng/internal/kernel_entropy.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace snapsafe::rng_internal {
+
+int kernel_fill(void* out, size_t size) noexcept {
+  auto* p = static_cast<unsigned char*>(out);
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = getrandom(p + done, size - done, 0);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      const int error = n < 0 ? errno : EIO;
+      std::memset(out, 0, size);
+      return error;
+    }
+  }
+  return 0;
+}
+
+}  // namespace snapsafe::rng_internal

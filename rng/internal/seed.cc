@@ -1,0 +1,95 @@
+// Seed derivation: see seed.h.
+#include "rng/internal/seed.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "rng/internal/kernel_entropy.h"
+#include "rng/internal/test_hooks.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+namespace snapsafe::rng_internal {
+namespace {
+
+std::atomic<uint64_t> g_reseed_counter{0};
+
+#if defined(__x86_64__)
+__attribute__((target("rdrnd,rdseed"))) bool hardware_fill(uint64_t* words, int count) {
+  unsigned int eax, ebx, ecx, edx;
+  bool have_rdrand = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
+  bool have_rdseed = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_RDSEED);
+  if (!have_rdrand && !have_rdseed) return false;
+  for (int i = 0; i < count; ++i) {
+    unsigned long long value = 0;
+    bool got = false;
+    for (int tries = 0; tries < 10 && !got; ++tries) {
+      got = (have_rdseed && _rdseed64_step(&value)) || (have_rdrand && _rdrand64_step(&value));
+    }
+    if (!got) return false;  // the CPU is out of entropy: the kernel bytes carry the seed
+    words[i] = value;
+  }
+  return true;
+}
+#else
+bool hardware_fill(uint64_t*, int) { return false; }
+#endif
+
+thread_local bool t_hardware_rng = false;
+
+uint64_t clock_ns(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+bool hardware_rng_available() noexcept { return t_hardware_rng; }
+
+int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
+#ifdef SNAPSAFE_TESTING
+  if (g_test_hooks.injected_seed != nullptr) {
+    std::memcpy(key, g_test_hooks.injected_seed, 32);
+    return 0;
+  }
+#endif
+  struct Material {
+    char label[16];
+    uint8_t kernel[32];
+    uint64_t hardware[4];
+    uint64_t clocks[4];
+    uint64_t generation, pid, tid, counter;
+  } m;
+  std::memset(&m, 0, sizeof m);
+  std::memcpy(m.label, "snapsafe seed v1", 16);
+  if (const int error = kernel_fill(m.kernel, sizeof m.kernel)) {
+    std::memset(key, 0, 32);
+    return error;
+  }
+  t_hardware_rng = hardware_fill(m.hardware, 4);
+  m.clocks[0] = clock_ns(CLOCK_REALTIME);
+  m.clocks[1] = clock_ns(CLOCK_MONOTONIC);
+  m.clocks[2] = clock_ns(CLOCK_BOOTTIME);
+#if defined(__x86_64__)
+  m.clocks[3] = __rdtsc();
+#endif
+  m.generation = generation;
+  m.pid = static_cast<uint64_t>(getpid());
+  m.tid = static_cast<uint64_t>(syscall(SYS_gettid));
+  m.counter = g_reseed_counter.fetch_add(1, std::memory_order_relaxed);
+  SHA256(reinterpret_cast<const unsigned char*>(&m), sizeof m, key);
+  OPENSSL_cleanse(&m, sizeof m);
+  return 0;
+}
+
+}  // namespace snapsafe::rng_internal

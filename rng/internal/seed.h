@@ -1,0 +1,30 @@
+// File: rng/internal/seed.h
+//
+// The one reseed function: derives a fresh 32-byte key for a thread state. Its inputs
+// can grow without touching the draw path.
+//
+//   key = SHA-256( "snapsafe seed v1" || getrandom(32) || RDSEED/RDRAND (32, if the CPU
+//                  has them) || CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, TSC ||
+//                  generation || pid || tid || process-wide reseed counter )
+//
+// getrandom's 32 bytes are mandatory: if the kernel refuses, derive_seed fails and the
+// draw fails closed. Everything else only adds. It matters for the trap in the threat
+// model: if the hypervisor did not tell the guest kernel about a snapshot (no VMGenID
+// device), the kernel's RNG is a clone too and getrandom returns the same bytes in every
+// clone; the CPU's hardware RNG (drawn per clone, on the host's silicon) and the clocks
+// then still differ between clones.
+#pragma once
+
+#include <cstdint>
+
+#include "genid/generation.h"
+
+namespace snapsafe::rng_internal {
+
+// Writes the key to `key` and returns 0, or returns getrandom's errno (key zeroed).
+int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept;
+
+// Whether the CPU offered hardware randomness to the last derive_seed() on this thread.
+bool hardware_rng_available() noexcept;
+
+}  // namespace snapsafe::rng_internal

@@ -1,0 +1,38 @@
+// File: rng/internal/test_hooks.h
+//
+// Test-only hooks into the draw path. They exist only in the `//rng:snapsafe_testing`
+// build (SNAPSAFE_TESTING defined); in the production library every hook below is a
+// compile-time no-op, so the fast path carries no trace of them.
+//
+// Each hook lets a test either provoke a hazard at an exact point (a snapshot between the
+// generation check and the copy, a signal in the middle of a draw) or switch one guard
+// off, for the negative controls that prove the hazard is real without the guard.
+#pragma once
+
+#include <cstdint>
+
+namespace snapsafe::rng_internal {
+
+#ifdef SNAPSAFE_TESTING
+struct TestHooks {
+  void (*after_check)() = nullptr;  // between the generation check and the copy-out
+  void (*after_copy)() = nullptr;   // after the copy-out, before the bytes are consumed
+  bool disable_recheck = false;      // negative control: no generation re-read after copy
+  bool disable_signal_guard = false; // negative control: no in_use re-entry guard
+  bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
+  const uint8_t* injected_seed = nullptr;  // 32 bytes: derive_seed returns exactly these
+};
+extern TestHooks g_test_hooks;
+#define SNAPSAFE_TEST_HOOK(name)                                              \
+  do {                                                                        \
+    if (::snapsafe::rng_internal::g_test_hooks.name) ::snapsafe::rng_internal::g_test_hooks.name(); \
+  } while (0)
+#define SNAPSAFE_TEST_FLAG(name) (::snapsafe::rng_internal::g_test_hooks.name)
+#else
+#define SNAPSAFE_TEST_HOOK(name) \
+  do {                           \
+  } while (0)
+#define SNAPSAFE_TEST_FLAG(name) false
+#endif
+
+}  // namespace snapsafe::rng_internal

@@ -1,0 +1,59 @@
+// File: rng/internal/thread_state.h
+//
+// The per-thread generator state, and its memory.
+//
+// Each thread that draws owns one ThreadState in its own anonymous mapping with
+//  - MADV_WIPEONFORK: a fork() child sees the page all zero, i.e. "never seeded", so it
+//    reseeds before its first draw (fork detection without getpid() on the draw path);
+//  - MADV_DONTDUMP: keys and unread output never land in a core dump.
+// If the kernel refuses MADV_WIPEONFORK (older than 4.14), no state is created and the
+// thread is served from the kernel instead: never buffered without fork detection.
+//
+// The state is zeroized and unmapped when the thread exits. The OpenSSL cipher context
+// (its key schedule lives in OpenSSL's heap) is held in ordinary thread-local storage:
+// after a fork the child still holds the pointer, and its first reseed re-keys that very
+// context, overwriting the parent's key schedule in the child's copy.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "genid/generation.h"
+
+namespace snapsafe::rng_internal {
+
+inline constexpr size_t kStateBytes = 8192;  // the mapping: two pages
+inline constexpr size_t kHeaderBytes = 64;   // one cache line for the hot fields
+inline constexpr size_t kBufferBytes = kStateBytes - kHeaderBytes;
+
+struct ThreadState {
+  genid::Generation generation;  // generation the current key was seeded under
+  uint32_t remaining;            // unread bytes at the end of `buffer`; 0 = refill/reseed
+  volatile uint32_t in_use;      // nonzero while a draw runs on this thread
+  uint32_t seeded;               // 0 on first use and after a fork wiped the page
+  unsigned char pad[kHeaderBytes - 20];
+  alignas(64) uint8_t buffer[kBufferBytes];  // keystream; consumed bytes are zero
+};
+static_assert(sizeof(ThreadState) == kStateBytes);
+
+// This thread's state, or nullptr before its first buffered draw (and always in
+// kernel-backed mode). Read by the inline fast path; initial-exec TLS: one load.
+extern thread_local ThreadState* t_state __attribute__((tls_model("initial-exec")));
+
+// Creates this thread's state and its cipher context slot; nullptr if memory or
+// MADV_WIPEONFORK is unavailable, or the thread is exiting. Not async-signal-safe.
+ThreadState* thread_state_create() noexcept;
+
+// This thread's cipher context slot (ordinary TLS, survives fork; see top).
+EVP_CIPHER_CTX*& thread_cipher_context() noexcept;
+
+// Whether this thread is inside thread_state_create() (a signal handler must not
+// re-enter it).
+bool thread_state_creating() noexcept;
+
+// Number of live thread states in the process (for tests and status).
+uint64_t live_thread_states() noexcept;
+
+}  // namespace snapsafe::rng_internal
