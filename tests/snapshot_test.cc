@@ -1,0 +1,127 @@
+// Snapshot safety with every generation source, each with its negative control.
+//
+// A snapshot is simulated by fork() with fork detection switched off (a test-only hook:
+// the state is mapped without MADV_WIPEONFORK), so parent and child hold byte-identical
+// generator states, exactly like two clones restored from one snapshot. The generation
+// is then bumped as the source's real writer would (SysGenID page, VMClock page, counter
+// file), and both processes draw.
+#include <gtest/gtest.h>
+
+#include "rng/fill.h"
+#include "rng/internal/test_hooks.h"
+#include "tests/simulated_source.h"
+
+namespace snapsafe {
+namespace {
+
+using testing::Bytes;
+using testing::Simulated;
+using testing::SimulatedSource;
+
+constexpr size_t kDraws = 512;  // 16-byte draws per process: 8 KiB, more than one refill
+
+Bytes draw_blocks() {
+  Bytes bytes(kDraws * 16);
+  for (size_t i = 0; i < kDraws; ++i) fill(bytes.data() + 16 * i, 16);
+  return bytes;
+}
+
+class Snapshot : public ::testing::TestWithParam<Simulated> {
+ protected:
+  void SetUp() override {
+    source_ = std::make_unique<SimulatedSource>(GetParam());
+    source_->activate();
+    rng_internal::g_test_hooks.disable_wipe_on_fork = true;
+  }
+  void TearDown() override { rng_internal::g_test_hooks = {}; }
+
+  // Seeds a fresh thread's state, duplicates it with fork(), optionally bumps the
+  // generation while both copies are stopped, then lets both draw. Returns the number
+  // of 16-byte blocks the two copies share.
+  size_t shared_blocks_after_clone(bool bump) {
+    size_t shared = 0;
+    testing::on_new_thread([&] {
+      fill(Bytes(16).data(), 16);  // seed this thread's state
+      int gate[2];
+      ASSERT_EQ(pipe(gate), 0);
+      testing::Child child = testing::fork_child([&] {
+        char go;
+        if (read(gate[0], &go, 1) != 1) _exit(5);  // wait until the "restore" is done
+        return draw_blocks();
+      });
+      if (bump) source_->bump();  // the restore hook / hypervisor
+      ASSERT_EQ(write(gate[1], "g", 1), 1);
+      const Bytes parent = draw_blocks();
+      const Bytes child_bytes = testing::collect(child);
+      close(gate[0]);
+      close(gate[1]);
+      ASSERT_EQ(child_bytes.size(), parent.size());
+      shared = testing::shared_blocks(parent, child_bytes);
+    });
+    return shared;
+  }
+
+  std::unique_ptr<SimulatedSource> source_;
+};
+
+TEST_P(Snapshot, BumpMakesClonesShareNoBlock) { EXPECT_EQ(shared_blocks_after_clone(true), 0u); }
+
+TEST_P(Snapshot, NegativeControlWithoutBumpClonesRepeat) {
+  // The hazard is real: two copies of one state, no generation change, same output.
+  EXPECT_EQ(shared_blocks_after_clone(false), kDraws);
+}
+
+// A snapshot landing inside a draw: between the generation check and the copy-out. The
+// clone's draw must be redone from a fresh seed; its twin (the parent, which drew the
+// same buffered bytes before any bump) keeps what it drew.
+SimulatedSource* g_hook_source = nullptr;
+void bump_once_after_check() {
+  rng_internal::g_test_hooks.after_check = nullptr;
+  g_hook_source->bump();
+}
+
+Bytes parent_and_child_mid_draw(SimulatedSource* source, Bytes* child_out) {
+  Bytes parent(16);
+  testing::on_new_thread([&] {
+    fill(Bytes(16).data(), 16);  // seed
+    int gate[2];
+    ASSERT_EQ(pipe(gate), 0);
+    testing::Child child = testing::fork_child([&] {
+      char go;
+      if (read(gate[0], &go, 1) != 1) _exit(5);
+      g_hook_source = source;
+      rng_internal::g_test_hooks.after_check = &bump_once_after_check;
+      Bytes bytes(16);
+      fill(bytes.data(), bytes.size());
+      return bytes;
+    });
+    fill(parent.data(), parent.size());  // the twin draws the next buffered block first
+    ASSERT_EQ(write(gate[1], "g", 1), 1);
+    *child_out = testing::collect(child);
+    close(gate[0]);
+    close(gate[1]);
+  });
+  return parent;
+}
+
+TEST_P(Snapshot, MidDrawBumpIsCaughtByTheReRead) {
+  Bytes child;
+  const Bytes parent = parent_and_child_mid_draw(source_.get(), &child);
+  ASSERT_EQ(child.size(), 16u);
+  EXPECT_NE(parent, child);
+}
+
+TEST_P(Snapshot, NegativeControlWithoutReReadMidDrawBumpRepeats) {
+  rng_internal::g_test_hooks.disable_recheck = true;
+  Bytes child;
+  const Bytes parent = parent_and_child_mid_draw(source_.get(), &child);
+  EXPECT_EQ(parent, child);  // the clone returned its twin's bytes
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSources, Snapshot,
+                         ::testing::Values(Simulated::kSysgenidMmap, Simulated::kSysgenidSyscall,
+                                           Simulated::kVmclock, Simulated::kCounterFile),
+                         [](const auto& info) { return testing::simulated_name(info.param); });
+
+}  // namespace
+}  // namespace snapsafe
