@@ -5,7 +5,8 @@
 // Every call checks the system generation (see genid/) and reseeds from the kernel
 // before returning a byte from a state that a snapshot, a restore or a fork may have
 // duplicated. Thread-safe without locks (each thread has its own state). Throws
-// snapsafe::entropy_error, with nothing written, if the kernel refuses entropy.
+// snapsafe::entropy_error if the kernel refuses entropy; the output is then all zero
+// (fail closed: no stale, partial or predictable bytes).
 //
 // Example:
 //   std::array<std::byte, 32> key;

@@ -1,0 +1,170 @@
+// Bad input gets a clear error, never undefined behaviour, and never an unsafe mode:
+// unknown random_device tokens, corrupt, truncated or missing counter files and devices,
+// unknown settings, null pointers through the C API.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <stdexcept>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "genid/counter_file.h"
+#include "genid/sysgenid.h"
+#include "genid/vmclock.h"
+#include "rng/c_api.h"
+#include "rng/fill.h"
+#include "rng/random_device.h"
+#include "rng/status.h"
+#include "tests/simulated_source.h"
+
+namespace snapsafe {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string write_file(const std::string& bytes) {
+  const std::string path = testing::temp_path("bad");
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  EXPECT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+  return path;
+}
+
+// Selects with `settings`; expects the safe kernel-backed fallback, a note containing
+// `why`, and working draws.
+void expect_safe_fallback(const std::vector<std::pair<std::string, std::string>>& settings,
+                          const std::string& why) {
+  testing::use_source(settings);
+  const Status s = status();
+  EXPECT_EQ(s.source, SourceKind::kKernel);
+  EXPECT_FALSE(s.buffered);
+  EXPECT_TRUE(s.snapshot_safe);
+  std::string notes;
+  for (const std::string& note : s.notes) notes += note + "\n";
+  EXPECT_THAT(notes, HasSubstr(why));
+  testing::on_new_thread([] { EXPECT_NE(random_u64() | random_u64(), 0u); });
+}
+
+TEST(BadInput, UnknownRandomDeviceTokenNamesTheAcceptedOnes) {
+  try {
+    random_device device("rdrand-please");
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown token \"rdrand-please\""));
+    EXPECT_THAT(e.what(), HasSubstr("default"));
+  }
+  EXPECT_THROW(random_device(""), std::invalid_argument);
+}
+
+TEST(BadInput, CorruptCounterFile) {
+  const std::string path = write_file(std::string("NOTMAGIC\x01\0\0\0\0\0\0\0", 16));
+  EXPECT_THAT(genid::open_counter_file(path).error, HasSubstr("corrupt counter file"));
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "counter-file"}, {"SNAPSAFE_COUNTER_FILE", path}},
+                       "corrupt counter file");
+  // The tool side refuses it too instead of "repairing" a file others may rely on.
+  genid::Generation generation;
+  EXPECT_THAT(genid::counter_file_bump(path, &generation), HasSubstr("corrupt"));
+}
+
+TEST(BadInput, TruncatedCounterFile) {
+  const std::string path = write_file("SSGENv1\n\x01");
+  EXPECT_THAT(genid::open_counter_file(path).error, HasSubstr("truncated counter file (9 bytes"));
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "counter-file"}, {"SNAPSAFE_COUNTER_FILE", path}},
+                       "truncated");
+  EXPECT_THAT(genid::open_counter_file(write_file("")).error, HasSubstr("truncated"));
+}
+
+TEST(BadInput, CounterFileThatIsADirectory) {
+  const std::string path = testing::temp_path("dir");
+  ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+  EXPECT_THAT(genid::open_counter_file(path).error, HasSubstr("not a regular file"));
+}
+
+TEST(BadInput, MissingDevices) {
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"},
+                        {"SNAPSAFE_SYSGENID_PATH", "/nonexistent/sysgenid"}},
+                       "/nonexistent/sysgenid: open: No such file or directory");
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "vmclock"},
+                        {"SNAPSAFE_VMCLOCK_PATH", "/nonexistent/vmclock0"}},
+                       "/nonexistent/vmclock0: open: No such file or directory");
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "counter-file"},
+                        {"SNAPSAFE_COUNTER_FILE", "/nonexistent/generation"}},
+                       "No such file or directory");
+}
+
+TEST(BadInput, AutoWithNothingAvailableIsKernelBacked) {
+  expect_safe_fallback({{"SNAPSAFE_SYSGENID_PATH", "/nonexistent/a"},
+                        {"SNAPSAFE_VMCLOCK_PATH", "/nonexistent/b"},
+                        {"SNAPSAFE_COUNTER_FILE", "/nonexistent/c"}},
+                       "/nonexistent/c");
+}
+
+TEST(BadInput, TruncatedSysgenidStandIn) {
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"},
+                        {"SNAPSAFE_SYSGENID_PATH", write_file("\x01")}},
+                       "truncated");
+}
+
+TEST(BadInput, UnknownSettings) {
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "magic"}}, "SNAPSAFE_SOURCE=magic is not one of");
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"}, {"SNAPSAFE_SYSGENID_MODE", "poll"}},
+                       "SNAPSAFE_SYSGENID_MODE=poll is not one of: mmap, syscall");
+}
+
+TEST(BadInput, VmclockPagesThatAreNotUsable) {
+  testing::SimulatedSource source(testing::Simulated::kVmclock);
+  unsigned char* page = source.page();
+  EXPECT_TRUE(genid::open_vmclock(source.path()).ok);  // the valid page, for contrast
+
+  page[genid::kVmclockOffsetMagic] ^= 1;
+  EXPECT_THAT(genid::open_vmclock(source.path()).error, HasSubstr("bad magic"));
+  page[genid::kVmclockOffsetMagic] ^= 1;
+
+  page[genid::kVmclockOffsetFlags + 1] = 0;  // clear bit 8: no generation counter
+  EXPECT_THAT(genid::open_vmclock(source.path()).error, HasSubstr("flag bit 8 clear"));
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "vmclock"}, {"SNAPSAFE_VMCLOCK_PATH", source.path()}},
+                       "flag bit 8 clear");
+  page[genid::kVmclockOffsetFlags + 1] = 1;
+
+  page[genid::kVmclockOffsetVersion] = 2;
+  EXPECT_THAT(genid::open_vmclock(source.path()).error, HasSubstr("unsupported VMClock version"));
+  page[genid::kVmclockOffsetVersion] = 1;
+
+  page[genid::kVmclockOffsetSize] = 100;  // size 100 < 112 (little-endian low byte)
+  page[genid::kVmclockOffsetSize + 1] = 0;
+  EXPECT_THAT(genid::open_vmclock(source.path()).error, HasSubstr("too small"));
+
+  EXPECT_THAT(genid::open_vmclock(write_file("VCLK")).error, HasSubstr("truncated"));
+}
+
+TEST(BadInput, PermissionDeniedDevice) {
+  if (geteuid() == 0) GTEST_SKIP() << "running as root: file permissions do not apply";
+  const std::string path = write_file(std::string(16, '\0'));
+  ASSERT_EQ(chmod(path.c_str(), 0), 0);
+  expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"}, {"SNAPSAFE_SYSGENID_PATH", path}},
+                       "Permission denied");
+}
+
+TEST(BadInput, CApiRejectsNullAndShortBuffers) {
+  uint8_t byte;
+  EXPECT_EQ(snapsafe_fill(nullptr, 1), EINVAL);
+  EXPECT_EQ(snapsafe_fill(nullptr, 0), 0);
+  EXPECT_EQ(snapsafe_fill(&byte, 0), 0);
+  EXPECT_EQ(snapsafe_u64(nullptr), EINVAL);
+  char uuid[36];
+  EXPECT_EQ(snapsafe_uuid_v4(uuid, sizeof uuid), EINVAL);
+  EXPECT_EQ(snapsafe_uuid_v4(nullptr, 37), EINVAL);
+  EXPECT_EQ(snapsafe_source_name(nullptr, 8), EINVAL);
+  EXPECT_EQ(snapsafe_source_name(uuid, 0), EINVAL);
+}
+
+TEST(BadInput, ZeroLengthFillsAreFine) {
+  fill(nullptr, 0);
+  fill(std::span<std::byte>());
+}
+
+}  // namespace
+}  // namespace snapsafe

@@ -1,0 +1,185 @@
+// The generation sources on their own: SysGenID (mmap and syscall paths), the counter
+// file and its tool functions, VMClock's seqlock including a torn writer and a wedged
+// seqlock, and what the draw does when a source cannot tell the generation.
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "genid/counter_file.h"
+#include "genid/generation.h"
+#include "genid/select.h"
+#include "genid/sysgenid.h"
+#include "genid/vmclock.h"
+#include "rng/fill.h"
+#include "rng/status.h"
+#include "tests/simulated_source.h"
+
+namespace snapsafe {
+namespace {
+
+using testing::Simulated;
+using testing::SimulatedSource;
+
+class EverySource : public ::testing::TestWithParam<Simulated> {};
+
+TEST_P(EverySource, ReadsTheGenerationAndSeesEveryBump) {
+  SimulatedSource source(GetParam());
+  source.activate();
+  EXPECT_NE(status().source, SourceKind::kKernel) << status().to_string();
+  genid::Generation last = genid::read_generation();
+  for (int i = 0; i < 100; ++i) {
+    source.bump();
+    const genid::Generation now = genid::read_generation();
+    ASSERT_NE(now, last);
+    ASSERT_NE(now, genid::kGenerationUnknown);
+    last = now;
+  }
+}
+
+TEST_P(EverySource, EachBumpCausesExactlyOneReseedPerThread) {
+  SimulatedSource source(GetParam());
+  source.activate();
+  testing::on_new_thread([&] {
+    (void)random_u64();
+    const uint64_t before = status().reseeds;
+    for (int i = 0; i < 10; ++i) (void)random_u64();
+    EXPECT_EQ(status().reseeds, before) << "no bump, no reseed";
+    source.bump();
+    (void)random_u64();
+    (void)random_u64();
+    EXPECT_EQ(status().reseeds, before + 1);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(All, EverySource,
+                         ::testing::Values(Simulated::kSysgenidMmap, Simulated::kSysgenidSyscall,
+                                           Simulated::kVmclock, Simulated::kCounterFile),
+                         [](const auto& info) { return testing::simulated_name(info.param); });
+
+TEST(Sysgenid, U32GenerationsZeroExtend) {
+  SimulatedSource source(Simulated::kSysgenidMmap);
+  *reinterpret_cast<uint32_t*>(source.page()) = 0xffffffffu;
+  source.activate();
+  EXPECT_EQ(genid::read_generation(), 0xffffffffull);
+  source.bump();  // wraps to 0: still a different generation
+  EXPECT_EQ(genid::read_generation(), 0u);
+}
+
+TEST(CounterFile, CreateKeepsAnExistingValidFile) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  genid::Generation generation = 0;
+  ASSERT_EQ(genid::counter_file_bump(path, &generation), "");
+  ASSERT_EQ(genid::counter_file_bump(path, &generation), "");
+  EXPECT_EQ(generation, 2u);
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  ASSERT_EQ(genid::counter_file_read(path, &generation), "");
+  EXPECT_EQ(generation, 2u) << "create must never reset a live generation";
+}
+
+TEST(CounterFile, ConcurrentBumpsAreAtomic) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  auto bumper = [&] {
+    genid::Generation g;
+    for (int i = 0; i < 500; ++i) ASSERT_EQ(genid::counter_file_bump(path, &g), "");
+  };
+  std::thread a(bumper), b(bumper);
+  a.join();
+  b.join();
+  genid::Generation generation = 0;
+  ASSERT_EQ(genid::counter_file_read(path, &generation), "");
+  EXPECT_EQ(generation, 1000u);
+}
+
+// VMClock seqlock. A hypervisor may write the 64-bit counter as two 32-bit halves.
+void store_half(unsigned char* page, int half, uint32_t value) {
+  __atomic_store_n(reinterpret_cast<uint32_t*>(page + genid::kVmclockOffsetGeneration + 4 * half),
+                   value, __ATOMIC_RELEASE);
+}
+uint32_t* seq_count(unsigned char* page) {
+  return reinterpret_cast<uint32_t*>(page + genid::kVmclockOffsetSeqCount);
+}
+
+TEST(Vmclock, HalfWrittenValueIsNeverReturned) {
+  SimulatedSource source(Simulated::kVmclock);
+  unsigned char* page = source.page();
+  store_half(page, 0, 0xAAAAAAAA);
+  store_half(page, 1, 0xAAAAAAAA);
+  __atomic_add_fetch(seq_count(page), 1, __ATOMIC_SEQ_CST);  // odd: writer at work...
+  store_half(page, 0, 0x55555555);                           // ...stopped half-way
+  const genid::Generation read = genid::vmclock_read_generation(page);
+  EXPECT_EQ(read, genid::kGenerationUnknown) << "a wedged seqlock must not hang or guess";
+  // Negative control: a reader that ignores the seqlock returns the torn value.
+  genid::Generation raw;
+  std::memcpy(&raw, page + genid::kVmclockOffsetGeneration, 8);
+  EXPECT_EQ(raw, 0xAAAAAAAA55555555ull);
+}
+
+TEST(Vmclock, ConcurrentTornWriterOnlyEverYieldsWholeValues) {
+  SimulatedSource source(Simulated::kVmclock);
+  unsigned char* page = source.page();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (uint32_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+      const uint32_t half = (i & 1) ? 0x55555555u : 0xAAAAAAAAu;
+      __atomic_add_fetch(seq_count(page), 1, __ATOMIC_SEQ_CST);
+      store_half(page, 0, half);
+      store_half(page, 1, half);
+      __atomic_add_fetch(seq_count(page), 1, __ATOMIC_SEQ_CST);
+    }
+  });
+  int whole = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const genid::Generation g = genid::vmclock_read_generation(page);
+    if (g == genid::kGenerationUnknown) continue;  // busy writer: allowed, never a guess
+    ASSERT_TRUE(g == 0xAAAAAAAAAAAAAAAAull || g == 0x5555555555555555ull || g == 0x1234)
+        << std::hex << g;
+    ++whole;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(whole, 0);
+}
+
+TEST(Vmclock, UnknownGenerationIsServedByTheKernelNotTheBuffer) {
+  SimulatedSource source(Simulated::kVmclock);
+  source.activate();
+  testing::on_new_thread([&] {
+    (void)random_u64();  // seeded and buffered
+    const uint64_t reseeds = status().reseeds;
+    __atomic_add_fetch(seq_count(source.page()), 1, __ATOMIC_SEQ_CST);  // wedge it odd
+    std::set<uint64_t> values;
+    for (int i = 0; i < 100; ++i) values.insert(random_u64());
+    EXPECT_EQ(values.size(), 100u);
+    EXPECT_EQ(status().reseeds, reseeds) << "no reseed under an unknown generation";
+    EXPECT_EQ(rng_internal::t_state->remaining % 8, 0u);
+    __atomic_add_fetch(seq_count(source.page()), 1, __ATOMIC_SEQ_CST);  // even again
+    (void)random_u64();
+  });
+}
+
+TEST(KernelMode, NoStateNoBuffer) {
+  testing::use_source({{"SNAPSAFE_SOURCE", "kernel"}});
+  testing::on_new_thread([] {
+    const uint64_t states = status().live_thread_states;
+    std::set<uint64_t> values;
+    for (int i = 0; i < 100; ++i) values.insert(random_u64());
+    EXPECT_EQ(values.size(), 100u);
+    EXPECT_EQ(rng_internal::t_state, nullptr);
+    EXPECT_EQ(status().live_thread_states, states);
+    EXPECT_FALSE(status().buffered);
+  });
+}
+
+TEST(ForkOnlyUnsafe, IsOnlyByExplicitOptInAndSaysSo) {
+  testing::use_source({{"SNAPSAFE_SOURCE", "fork-only-unsafe"}});
+  const Status s = status();
+  EXPECT_FALSE(s.snapshot_safe);
+  EXPECT_TRUE(s.buffered);
+  EXPECT_NE(s.to_string().find("NO (explicit fork-only opt-in)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace snapsafe
