@@ -2,6 +2,7 @@
 // file and its tool functions, VMClock's seqlock including a torn writer and a wedged
 // seqlock, and what the draw does when a source cannot tell the generation.
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -128,10 +129,13 @@ TEST(Vmclock, ConcurrentTornWriterOnlyEverYieldsWholeValues) {
       store_half(page, 0, half);
       store_half(page, 1, half);
       __atomic_add_fetch(seq_count(page), 1, __ATOMIC_SEQ_CST);
+      for (int spin = 0; spin < 64; ++spin) __builtin_ia32_pause();  // a gap for readers
     }
   });
+  // At least 200 000 reads and 100 whole values (bounded by time on a loaded machine).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   int whole = 0;
-  for (int i = 0; i < 200000; ++i) {
+  for (int i = 0; (i < 200000 || whole < 100) && std::chrono::steady_clock::now() < deadline; ++i) {
     const genid::Generation g = genid::vmclock_read_generation(page);
     if (g == genid::kGenerationUnknown) continue;  // busy writer: allowed, never a guess
     ASSERT_TRUE(g == 0xAAAAAAAAAAAAAAAAull || g == 0x5555555555555555ull || g == 0x1234)
