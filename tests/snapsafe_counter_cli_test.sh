@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The restore-hook tool's command line: create, bump, read, and its errors and exit codes.
+set -uo pipefail
+tool="$1"
+dir="${TEST_TMPDIR:-$(mktemp -d)}"
+file="$dir/generation"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+[ "$("$tool" create "$file")" = 0 ] || fail "create prints generation 0"
+[ "$("$tool" bump "$file")" = 1 ] || fail "bump prints 1"
+[ "$("$tool" bump "$file")" = 2 ] || fail "bump prints 2"
+[ "$("$tool" create "$file")" = 2 ] || fail "create keeps a valid file"
+[ "$("$tool" read "$file")" = 2 ] || fail "read prints 2"
+
+"$tool" bump "$dir/missing" 2>"$dir/err"; [ $? -eq 1 ] || fail "missing file exits 1"
+grep -q "No such file" "$dir/err" || fail "missing file says why"
+printf 'garbage-garbage!' > "$dir/corrupt"
+"$tool" bump "$dir/corrupt" 2>"$dir/err"; [ $? -eq 1 ] || fail "corrupt file exits 1"
+grep -q "corrupt counter file" "$dir/err" || fail "corrupt file says why"
+[ "$(cat "$dir/corrupt")" = "garbage-garbage!" ] || fail "a corrupt file is left alone"
+"$tool" frobnicate "$file" 2>/dev/null; [ $? -eq 2 ] || fail "unknown command exits 2"
+"$tool" 2>/dev/null; [ $? -eq 2 ] || fail "no arguments exits 2"
+echo "PASS"
