@@ -58,12 +58,10 @@ OpenResult open_counter_file(const std::string& path) {
   OpenResult result;
   void* map = map_counter(path, PROT_READ, &result.error);
   if (map == nullptr) return result;
-  result.ok = true;
-  result.source.kind = SourceKind::kCounterFile;
-  result.source.path = path;
-  result.source.reader.kind = ReaderKind::kWord64;
-  result.source.reader.word64 = generation_word(map);
-  return result;
+  Reader reader;
+  reader.kind = ReaderKind::kWord64;
+  reader.word64 = generation_word(map);
+  return opened_source(SourceKind::kCounterFile, path, reader);
 }
 
 std::string counter_file_create(const std::string& path) {

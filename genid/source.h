@@ -41,4 +41,13 @@ struct OpenResult {
   std::string error;
 };
 
+// A successfully opened source, as each open_*() returns it.
+inline OpenResult opened_source(SourceKind kind, const std::string& path, Reader reader,
+                                void (*acknowledge)(Generation) = nullptr) {
+  OpenResult result;
+  result.ok = true;
+  result.source = {kind, path, reader, acknowledge};
+  return result;
+}
+
 }  // namespace snapsafe::genid

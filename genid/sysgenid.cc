@@ -94,13 +94,10 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
     result.error = describe(path, "mmap");
     return result;
   }
-  result.ok = true;
-  result.source.kind = SourceKind::kSysgenidMmap;
-  result.source.path = path;
-  result.source.reader.kind = ReaderKind::kWord32;
-  result.source.reader.word32 = static_cast<const uint32_t*>(page);
-  result.source.acknowledge = &acknowledge;
-  return result;
+  Reader reader;
+  reader.kind = ReaderKind::kWord32;
+  reader.word32 = static_cast<const uint32_t*>(page);
+  return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge);
 }
 
 OpenResult open_sysgenid_syscall(const std::string& path) {
@@ -111,13 +108,9 @@ OpenResult open_sysgenid_syscall(const std::string& path) {
     result.error = describe(path, "read");
     return result;
   }
-  result.ok = true;
-  result.source.kind = SourceKind::kSysgenidSyscall;
-  result.source.path = path;
-  result.source.reader.kind = ReaderKind::kCall;
-  result.source.reader.call = &read_by_syscall;
-  result.source.acknowledge = &acknowledge;
-  return result;
+  Reader reader;
+  reader.call = &read_by_syscall;
+  return opened_source(SourceKind::kSysgenidSyscall, path, reader, &acknowledge);
 }
 
 }  // namespace snapsafe::genid

@@ -73,12 +73,9 @@ OpenResult open_vmclock(const std::string& path) {
     return result;
   }
   g_page = page;
-  result.ok = true;
-  result.source.kind = SourceKind::kVmclock;
-  result.source.path = path;
-  result.source.reader.kind = ReaderKind::kCall;
-  result.source.reader.call = &read_mapped;
-  return result;
+  Reader reader;
+  reader.call = &read_mapped;
+  return opened_source(SourceKind::kVmclock, path, reader);
 }
 
 }  // namespace snapsafe::genid
