@@ -59,8 +59,7 @@ OpenResult open_counter_file(const std::string& path) {
   void* map = map_counter(path, PROT_READ, &result.error);
   if (map == nullptr) return result;
   Reader reader;
-  reader.kind = ReaderKind::kWord64;
-  reader.word64 = generation_word(map);
+  reader.word = generation_word(map);
   return opened_source(SourceKind::kCounterFile, path, reader);
 }
 

@@ -7,7 +7,8 @@
 // is zero-extended, and the shared counter file counts up.
 //
 // read_generation() is the whole cost of the check on the draw path: for the mapped
-// sources (SysGenID page, counter file) it is one well-predicted branch and one load.
+// sources (SysGenID page, counter file) it is one well-predicted branch, one load and a
+// mask.
 // Sources that cannot be read with one load (a read() per check, VMClock's seqlock) go
 // through a function pointer. The reader is chosen once by genid::init() (select.h) and
 // never changes afterwards, except through the test-only re-init hook.
@@ -24,28 +25,25 @@ using Generation = uint64_t;
 // the draw treats it as "changed" and serves that draw from the kernel.
 inline constexpr Generation kGenerationUnknown = ~Generation{0};
 
-enum class ReaderKind : uint8_t {
-  kWord64,  // one 64-bit load from a shared mapping
-  kWord32,  // one 32-bit load from a shared mapping, zero-extended
-  kCall,    // anything else: a function call
-};
-
+// How the per-draw check reads the generation: a masked 64-bit load from a shared
+// mapping when the source has one (`word` set), else a function call.
 struct Reader {
-  ReaderKind kind = ReaderKind::kCall;
-  const uint64_t* word64 = nullptr;
-  const uint32_t* word32 = nullptr;
-  Generation (*call)() = nullptr;
+  // An 8-byte-aligned word in a mapping. A 32-bit counter at the start of a page (SysGenID)
+  // is read as the aligned 64-bit word holding it, with `mask` keeping its low 32 bits
+  // (little-endian): one code path, one load, for every mapped source.
+  const uint64_t* word = nullptr;
+  uint64_t mask = ~uint64_t{0};
+  Generation (*call)() = nullptr;  // used when `word` is null
 };
 
 // Written once by init() before any thread state exists; read-only afterwards.
 extern Reader g_reader;
 
-// The current generation. Acquire loads: nothing a draw reads after the check may be
+// The current generation. An acquire load: nothing a draw reads after the check may be
 // satisfied from before it.
 inline Generation read_generation() {
   const Reader& r = g_reader;
-  if (r.kind == ReaderKind::kWord64) return __atomic_load_n(r.word64, __ATOMIC_ACQUIRE);
-  if (r.kind == ReaderKind::kWord32) return __atomic_load_n(r.word32, __ATOMIC_ACQUIRE);
+  if (__builtin_expect(r.word != nullptr, 1)) return __atomic_load_n(r.word, __ATOMIC_ACQUIRE) & r.mask;
   return r.call();
 }
 

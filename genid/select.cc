@@ -27,8 +27,7 @@ std::string env_or(const char* name, const char* fallback) {
 OpenedSource constant_source(SourceKind kind) {
   OpenedSource source;
   source.kind = kind;
-  source.reader.kind = ReaderKind::kWord64;
-  source.reader.word64 = &kConstantGeneration;
+  source.reader.word = &kConstantGeneration;
   return source;
 }
 

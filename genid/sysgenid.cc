@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -94,9 +95,11 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
     result.error = describe(path, "mmap");
     return result;
   }
+  static_assert(std::endian::native == std::endian::little,
+                "the u32 counter is read as the low half of the page's first u64");
   Reader reader;
-  reader.kind = ReaderKind::kWord32;
-  reader.word32 = static_cast<const uint32_t*>(page);
+  reader.word = static_cast<const uint64_t*>(page);
+  reader.mask = UINT32_MAX;
   return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge);
 }
 

@@ -11,7 +11,7 @@
 
 namespace snapsafe::rng_internal {
 
-thread_local ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
 

@@ -40,7 +40,7 @@ static_assert(sizeof(ThreadState) == kStateBytes);
 
 // This thread's state, or nullptr before its first buffered draw (and always in
 // kernel-backed mode). Read by the inline fast path; initial-exec TLS: one load.
-extern thread_local ThreadState* t_state __attribute__((tls_model("initial-exec")));
+extern constinit thread_local ThreadState* t_state __attribute__((tls_model("initial-exec")));
 
 // Creates this thread's state and its cipher context slot; nullptr if memory or
 // MADV_WIPEONFORK is unavailable, or the thread is exiting. Not async-signal-safe.
