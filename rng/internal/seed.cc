@@ -3,7 +3,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,17 +23,22 @@ namespace {
 std::atomic<uint64_t> g_reseed_counter{0};
 
 #if defined(__x86_64__)
-__attribute__((target("rdrnd,rdseed"))) bool hardware_fill(uint64_t* words, int count) {
-  unsigned int eax, ebx, ecx, edx;
-  bool have_rdrand = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
-  bool have_rdseed = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_RDSEED);
-  if (!have_rdrand && !have_rdseed) return false;
+// CPUID is asked once per process: in a VM every CPUID instruction is a VM exit (~us).
+bool cpu_has_rdrand() {
+  static const bool has = [] {
+    unsigned int eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
+  }();
+  return has;
+}
+
+// RDRAND: the CPU's DRBG, reseeded by its own entropy source; per clone, on the host.
+__attribute__((target("rdrnd"))) bool hardware_fill(uint64_t* words, int count) {
+  if (!cpu_has_rdrand()) return false;
   for (int i = 0; i < count; ++i) {
     unsigned long long value = 0;
     bool got = false;
-    for (int tries = 0; tries < 10 && !got; ++tries) {
-      got = (have_rdseed && _rdseed64_step(&value)) || (have_rdrand && _rdrand64_step(&value));
-    }
+    for (int tries = 0; tries < 10 && !got; ++tries) got = _rdrand64_step(&value);
     if (!got) return false;  // the CPU is out of entropy: the kernel bytes carry the seed
     words[i] = value;
   }
@@ -68,7 +72,7 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
     uint8_t kernel[32];
     uint64_t hardware[4];
     uint64_t clocks[4];
-    uint64_t generation, pid, tid, counter;
+    uint64_t generation, pid, thread, counter;
   } m;
   std::memset(&m, 0, sizeof m);
   std::memcpy(m.label, "snapsafe seed v1", 16);
@@ -85,7 +89,7 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
 #endif
   m.generation = generation;
   m.pid = static_cast<uint64_t>(getpid());
-  m.tid = static_cast<uint64_t>(syscall(SYS_gettid));
+  m.thread = reinterpret_cast<uintptr_t>(&t_hardware_rng);  // unique per live thread
   m.counter = g_reseed_counter.fetch_add(1, std::memory_order_relaxed);
   SHA256(reinterpret_cast<const unsigned char*>(&m), sizeof m, key);
   OPENSSL_cleanse(&m, sizeof m);

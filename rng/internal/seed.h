@@ -3,9 +3,9 @@
 // The one reseed function: derives a fresh 32-byte key for a thread state. Its inputs
 // can grow without touching the draw path.
 //
-//   key = SHA-256( "snapsafe seed v1" || getrandom(32) || RDSEED/RDRAND (32, if the CPU
-//                  has them) || CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, TSC ||
-//                  generation || pid || tid || process-wide reseed counter )
+//   key = SHA-256( "snapsafe seed v1" || getrandom(32) || RDRAND (32, if the CPU has
+//                  it) || CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, TSC ||
+//                  generation || pid || thread || process-wide reseed counter )
 //
 // getrandom's 32 bytes are mandatory: if the kernel refuses, derive_seed fails and the
 // draw fails closed. Everything else only adds. It matters for the trap in the threat
