@@ -24,7 +24,7 @@
 namespace snapsafe {
 
 // Fills `size` bytes at `data` with cryptographically secure random bytes.
-inline void fill(void* data, size_t size) {
+[[gnu::always_inline]] inline void fill(void* data, size_t size) {
   if (const int error = rng_internal::draw(data, size)) rng_internal::throw_entropy_error(error);
 }
 

@@ -39,8 +39,10 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept;  // in_u
 // Fills `size` bytes of `out`; 0 on success, else an errno and `out` zeroed (fail closed).
 // kCheckGeneration = false exists only so bench/ can measure what the check costs: it
 // skips both generation reads on the fast path and is never snapshot-safe.
+// Always inlined: with the caller's constant size the copy and the zeroing become plain
+// moves (measured: out of line, memcpy/memset calls made a u64 draw 3.5x slower).
 template <bool kCheckGeneration>
-inline int draw_with(void* out, size_t size) noexcept {
+[[gnu::always_inline]] inline int draw_with(void* out, size_t size) noexcept {
   ThreadState* const st = t_state;
   if (__builtin_expect(st == nullptr, 0)) return draw_slow(out, size);  // first use / kernel mode
   if (__builtin_expect(st->in_use && !SNAPSAFE_TEST_FLAG(disable_signal_guard), 0)) {
@@ -70,7 +72,9 @@ inline int draw_with(void* out, size_t size) noexcept {
 }
 
 // The draw every public API uses.
-inline int draw(void* out, size_t size) noexcept { return draw_with<true>(out, size); }
+[[gnu::always_inline]] inline int draw(void* out, size_t size) noexcept {
+  return draw_with<true>(out, size);
+}
 
 // Process-wide counters, for status and tests.
 uint64_t reseed_count() noexcept;

@@ -3,7 +3,6 @@
 
 #include <openssl/crypto.h>
 
-#include <climits>
 #include <cstring>
 
 namespace snapsafe::rng_internal {
@@ -16,13 +15,16 @@ const EVP_CIPHER* cipher() {
   return fetched;
 }
 
-// Encrypts zeros in place: the keystream itself. EVP takes int lengths.
+// The keystream itself: zeros encrypted from a static all-zero block straight into `out`
+// (no separate pass to clear `out` first). EVP takes int lengths.
+constexpr size_t kZeroBlockBytes = 16384;
+alignas(64) const uint8_t kZeros[kZeroBlockBytes] = {};
+
 bool stream(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size) {
-  std::memset(out, 0, size);
   while (size > 0) {
-    const int chunk = size > (INT_MAX / 2) ? INT_MAX / 2 : static_cast<int>(size);
+    const int chunk = static_cast<int>(size < kZeroBlockBytes ? size : kZeroBlockBytes);
     int written = 0;
-    if (EVP_EncryptUpdate(ctx, out, &written, out, chunk) != 1 || written != chunk) {
+    if (EVP_EncryptUpdate(ctx, out, &written, kZeros, chunk) != 1 || written != chunk) {
       return false;
     }
     out += chunk;
