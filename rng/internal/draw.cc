@@ -17,6 +17,9 @@ namespace {
 // (or with a generation that cannot be read) the draw is served by the kernel.
 constexpr int kMaxAttempts = 3;
 
+// Output made by a reseed, before the first full refill.
+constexpr size_t kFirstRefillBytes = 1024;
+
 std::atomic<uint64_t> g_reseeds{0};
 
 void release(ThreadState* st) {
@@ -24,13 +27,15 @@ void release(ThreadState* st) {
   st->in_use = 0;
 }
 
-// Seeds `st` for `generation`. The generation is written *before* the reseed: if a
-// snapshot lands in between, the clone's state says "seeded under the old generation"
-// and reseeds again, instead of keeping a key both clones share.
+// Seeds `st` for `generation` and makes a first, short refill. The generation is written
+// *before* the reseed: if a snapshot lands in between, the clone's state says "seeded
+// under the old generation" and reseeds again, instead of keeping a key both clones share.
+// Unread bytes of the old state are dropped (remaining = 0), never handed out; refills
+// overwrite them. The first refill is only kFirstRefillBytes: right after a restore every
+// thread reseeds at once, and each pays for 1 KiB of keystream, not 8.
 int reseed(ThreadState* st, genid::Generation generation) {
   st->generation = generation;
   st->seeded = 0;
-  OPENSSL_cleanse(st->buffer + (kBufferBytes - st->remaining), st->remaining);
   st->remaining = 0;
   uint8_t key[kKeyBytes];
   if (const int error = derive_seed(generation, key)) return error;
@@ -38,7 +43,11 @@ int reseed(ThreadState* st, genid::Generation generation) {
   const bool keyed = ctx != nullptr ? keystream_rekey(ctx, key)
                                     : (ctx = keystream_new(key)) != nullptr;
   OPENSSL_cleanse(key, sizeof key);
-  if (!keyed) return EIO;
+  if (!keyed ||
+      !keystream_step(ctx, st->buffer + (kBufferBytes - kFirstRefillBytes), kFirstRefillBytes)) {
+    return EIO;
+  }
+  st->remaining = kFirstRefillBytes;
   st->seeded = 1;
   g_reseeds.fetch_add(1, std::memory_order_relaxed);
   const genid::OpenedSource& source = genid::init().active;

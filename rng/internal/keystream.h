@@ -2,14 +2,16 @@
 //
 // The output construction: fast-key-erasure over OpenSSL's AES-256-CTR (EVP).
 //
-// A per-thread EVP context is keyed with the current 32-byte key K and a zero IV. Each
-// "step" streams the keystream of K once: its first 32 bytes become the next key K', the
-// rest is output (into the thread's buffer, or straight into a large caller buffer), and
-// the context is re-keyed with K' before anything is returned, so K is gone. Every key
-// therefore encrypts exactly one run of counter blocks from IV 0 and is never reused.
+// A per-thread EVP context is keyed with the current 32-byte key K; a reseed sets the
+// counter to 0. Each "step" streams the keystream of K once: its first 32 bytes become
+// the next key K', the rest is output (into the thread's buffer, or straight into a large
+// caller buffer), and the context is re-keyed with K' before anything is returned, so K
+// is gone. Every key encrypts exactly one run of counter blocks and is never reused; the
+// counter simply runs on across keys (c = blocks used since the reseed).
 //
-//   step(K, n):  S = AES-256-CTR(K, iv = 0)[0 .. 32 + n)
-//                K' = S[0 .. 32),  output = S[32 .. 32 + n),  forget K.
+//   step(K, c, n):  S = AES-256-CTR(K, counter block c)[0 .. 32 + n)
+//                   K' = S[0 .. 32),  output = S[32 .. 32 + n),  forget K,
+//                   c' = c + 2 + ceil(n / 16)   (a partial block's rest is dropped)
 //
 // Why AES-256-CTR and not ChaCha20: on this machine kind (AES-NI + VAES) OpenSSL's
 // AES-256-CTR streams at ~8 GB/s against ChaCha20's ~5.3 GB/s (docs/DESIGN.md has the
@@ -32,7 +34,7 @@ inline constexpr size_t kKeyBytes = 32;
 // A context keyed with `key`, or nullptr if OpenSSL fails.
 EVP_CIPHER_CTX* keystream_new(const uint8_t key[kKeyBytes]) noexcept;
 
-// Re-keys `ctx` with `key` and a zero IV. False if OpenSSL fails.
+// Re-keys `ctx` with `key` and counter 0 (a reseed). False if OpenSSL fails.
 bool keystream_rekey(EVP_CIPHER_CTX* ctx, const uint8_t key[kKeyBytes]) noexcept;
 
 // One step of the construction: writes `size` output bytes to `out` (whose contents on

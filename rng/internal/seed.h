@@ -5,7 +5,7 @@
 //
 //   key = SHA-256( "snapsafe seed v1" || getrandom(32) || RDRAND (32, if the CPU has
 //                  it) || CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, TSC ||
-//                  generation || pid || thread || process-wide reseed counter )
+//                  generation || thread || process-wide reseed counter )
 //
 // getrandom's 32 bytes are mandatory: if the kernel refuses, derive_seed fails and the
 // draw fails closed. Everything else only adds. It matters for the trap in the threat
@@ -21,7 +21,8 @@
 
 namespace snapsafe::rng_internal {
 
-// Writes the key to `key` and returns 0, or returns getrandom's errno (key zeroed).
+// Writes the key to `key` and returns 0, or returns getrandom's errno (EIO if OpenSSL
+// failed); on failure the key is zeroed.
 int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept;
 
 // Whether the CPU offered hardware randomness to the last derive_seed() on this thread.
