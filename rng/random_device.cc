@@ -28,7 +28,7 @@ random_device::result_type random_device::operator()() {
   result_type value;
   if (!from_kernel_) {
     fill(&value, sizeof value);
-  } else if (const int error = rng_internal::kernel_fill(&value, sizeof value)) {
+  } else if (const int error = rng_internal::kernel_fill_fast(&value, sizeof value)) {
     rng_internal::throw_entropy_error(error);
   }
   return value;

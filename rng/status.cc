@@ -6,6 +6,7 @@
 
 #include "genid/select.h"
 #include "rng/internal/draw.h"
+#include "rng/internal/vdso_getrandom.h"
 
 namespace snapsafe {
 namespace {
@@ -27,6 +28,8 @@ Status status() {
   s.source_name = genid::source_name(s.source);
   s.path = selection.active.path;
   s.buffered = s.source != SourceKind::kKernel;
+  s.kernel_interface =
+      rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
   s.snapshot_safe = s.source != SourceKind::kForkOnlyUnsafe;
   s.fork_detection = wipe_on_fork_works();
   s.generation = genid::read_generation();
@@ -41,8 +44,9 @@ std::string Status::to_string() const {
   out << "source:         " << source_name << (path.empty() ? "" : " (" + path + ")") << "\n"
       << "mode:           "
       << (buffered ? "buffered per-thread AES-256-CTR, checked every draw"
-                   : "kernel-backed: every draw from getrandom")
+                   : "kernel-backed: every draw from the kernel RNG")
       << "\n"
+      << "kernel RNG:     " << kernel_interface << "\n"
       << "snapshot safe:  " << (snapshot_safe ? "yes" : "NO (explicit fork-only opt-in)") << "\n"
       << "fork detection: " << (fork_detection ? "MADV_WIPEONFORK" : "unavailable") << "\n"
       << "generation:     " << generation << "\n"

@@ -23,6 +23,8 @@ struct Status {
   std::string source_name;      // its stable name: "sysgenid-mmap", "kernel", ...
   std::string path;             // the device or file it reads ("" for kernel modes)
   bool buffered;                // false: every draw is served by getrandom
+  std::string kernel_interface;  // how the kernel RNG is reached: "vDSO getrandom" or
+                                 // "getrandom syscall" (seeds, kernel-backed draws)
   bool snapshot_safe;           // false only for SNAPSAFE_SOURCE=fork-only-unsafe
   bool fork_detection;          // MADV_WIPEONFORK works on this kernel
   uint64_t generation;          // the generation as the source reads it now

@@ -13,6 +13,7 @@
 #include "genid/sysgenid.h"
 #include "genid/vmclock.h"
 #include "rng/fill.h"
+#include "rng/internal/vdso_getrandom.h"
 #include "rng/status.h"
 #include "tests/simulated_source.h"
 
@@ -175,6 +176,27 @@ TEST(KernelMode, NoStateNoBuffer) {
     EXPECT_EQ(status().live_thread_states, states);
     EXPECT_FALSE(status().buffered);
   });
+}
+
+TEST(KernelMode, UsesTheVdsoGetrandomWhereTheKernelHasIt) {
+  // Kernels 6.11+ export __vdso_getrandom; where it is missing the reason is stated.
+  if (!rng_internal::vdso_getrandom_available()) {
+    GTEST_SKIP() << "no vDSO getrandom here: " << rng_internal::vdso_getrandom_unavailable_reason();
+  }
+  EXPECT_EQ(status().kernel_interface, "vDSO getrandom");
+  uint8_t a[64] = {}, b[64] = {};
+  ASSERT_EQ(rng_internal::vdso_getrandom(a, sizeof a), 0);
+  ASSERT_EQ(rng_internal::vdso_getrandom(b, sizeof b), 0);
+  EXPECT_NE(std::memcmp(a, b, sizeof a), 0);
+  // In a fork child its state (MAP_DROPPABLE) is wiped: the child gets other bytes.
+  const testing::Bytes child = testing::run_in_child([] {
+    testing::Bytes bytes(64);
+    if (rng_internal::vdso_getrandom(bytes.data(), bytes.size()) != 0) _exit(7);
+    return bytes;
+  });
+  uint8_t parent[64];
+  ASSERT_EQ(rng_internal::vdso_getrandom(parent, sizeof parent), 0);
+  EXPECT_NE(std::memcmp(child.data(), parent, 64), 0);
 }
 
 TEST(ForkOnlyUnsafe, IsOnlyByExplicitOptInAndSaysSo) {

@@ -83,7 +83,9 @@ int draw_slow(void* out, size_t size) noexcept {
   // Re-entered from a signal handler (mid-draw, or mid-creation): the kernel serves it.
   if ((st != nullptr && st->in_use) || thread_state_creating()) return kernel_fill(out, size);
   if (st == nullptr) {
-    if (genid::init().active.kind == genid::SourceKind::kKernel) return kernel_fill(out, size);
+    if (genid::init().active.kind == genid::SourceKind::kKernel) {
+      return kernel_fill_fast(out, size);
+    }
     st = thread_state_create();
     if (st == nullptr) return kernel_fill(out, size);
   }

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rng/internal/vdso_getrandom.h"
+
 namespace snapsafe::rng_internal {
 
 int kernel_fill(void* out, size_t size) noexcept {
@@ -23,6 +25,12 @@ int kernel_fill(void* out, size_t size) noexcept {
     }
   }
   return 0;
+}
+
+int kernel_fill_fast(void* out, size_t size) noexcept {
+  if (!vdso_getrandom_available()) return kernel_fill(out, size);
+  const int error = vdso_getrandom(out, size);
+  return error == ENOMEM ? kernel_fill(out, size) : error;  // no state mapping: syscall
 }
 
 }  // namespace snapsafe::rng_internal

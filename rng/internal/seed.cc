@@ -83,7 +83,7 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
   } m;
   std::memset(&m, 0, sizeof m);
   std::memcpy(m.label, "snapsafe seed v1", 16);
-  if (const int error = kernel_fill(m.kernel, sizeof m.kernel)) {
+  if (const int error = kernel_fill_fast(m.kernel, sizeof m.kernel)) {
     std::memset(key, 0, 32);
     return error;
   }

@@ -1,0 +1,205 @@
+// The vDSO getrandom caller: see vdso_getrandom.h.
+//
+// Lookup (after the kernel's tools/testing/selftests/vDSO/parse_vdso.c, own code): the
+// vDSO is a complete ELF shared object mapped at getauxval(AT_SYSINFO_EHDR). Its first
+// PT_LOAD gives the load bias, PT_DYNAMIC the dynamic table; from that the dynamic symbol
+// table, its string table, the symbol count (DT_HASH's nchain, or a walk of DT_GNU_HASH)
+// and, when present, DT_VERSYM/DT_VERDEF to check the symbol's version.
+#include "rng/internal/vdso_getrandom.h"
+
+#include <elf.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+namespace snapsafe::rng_internal {
+namespace {
+
+// The parameter block the vDSO fills when called with opaque_len == ~0UL (linux/random.h).
+struct VgetrandomOpaqueParams {
+  uint32_t size_of_opaque_state;
+  uint32_t mmap_prot;
+  uint32_t mmap_flags;
+  uint32_t reserved[13];
+};
+
+using VgetrandomFn = ssize_t (*)(void* buffer, size_t len, unsigned int flags,
+                                 void* opaque_state, size_t opaque_len);
+
+struct Vdso {
+  VgetrandomFn fn = nullptr;
+  VgetrandomOpaqueParams params{};
+  std::string reason;  // empty when fn is usable
+};
+
+// Number of entries in the dynamic symbol table, from a GNU hash table.
+size_t gnu_hash_symbol_count(const uint32_t* gnu_hash) {
+  const uint32_t nbuckets = gnu_hash[0];
+  const uint32_t symoffset = gnu_hash[1];
+  const uint32_t bloom_words = gnu_hash[2];
+  const uint32_t* buckets =
+      gnu_hash + 4 + bloom_words * (sizeof(ElfW(Addr)) / sizeof(uint32_t));
+  const uint32_t* chain = buckets + nbuckets;
+  uint32_t last = 0;
+  for (uint32_t i = 0; i < nbuckets; ++i) {
+    if (buckets[i] > last) last = buckets[i];
+  }
+  if (last < symoffset) return symoffset;
+  while ((chain[last - symoffset] & 1u) == 0) ++last;  // the last chain ends with bit 0
+  return static_cast<size_t>(last) + 1;
+}
+
+// The version name of symbol `index`, or nullptr if the vDSO carries no version info.
+const char* symbol_version(size_t index, const ElfW(Versym)* versym,
+                           const ElfW(Verdef)* verdef, const char* strtab) {
+  if (versym == nullptr || verdef == nullptr) return nullptr;
+  const unsigned ndx = versym[index] & 0x7fffu;
+  for (const ElfW(Verdef)* def = verdef;;
+       def = reinterpret_cast<const ElfW(Verdef)*>(reinterpret_cast<const char*>(def) +
+                                                   def->vd_next)) {
+    if ((def->vd_flags & VER_FLG_BASE) == 0 && def->vd_ndx == ndx) {
+      const auto* aux = reinterpret_cast<const ElfW(Verdaux)*>(
+          reinterpret_cast<const char*>(def) + def->vd_aux);
+      return strtab + aux->vda_name;
+    }
+    if (def->vd_next == 0) return "";
+  }
+}
+
+void* find_vdso_symbol(const char* name, const char* version, std::string* reason) {
+  const uintptr_t base = getauxval(AT_SYSINFO_EHDR);
+  if (base == 0) {
+    *reason = "no vDSO (AT_SYSINFO_EHDR is 0)";
+    return nullptr;
+  }
+  const auto* ehdr = reinterpret_cast<const ElfW(Ehdr)*>(base);
+  if (std::memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0 ||
+      ehdr->e_ident[EI_CLASS] != (sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32)) {
+    *reason = "vDSO is not an ELF image of this class";
+    return nullptr;
+  }
+  const auto* phdr = reinterpret_cast<const ElfW(Phdr)*>(base + ehdr->e_phoff);
+  uintptr_t bias = 0;
+  bool have_load = false;
+  const ElfW(Dyn)* dynamic = nullptr;
+  for (int i = 0; i < ehdr->e_phnum; ++i) {
+    if (phdr[i].p_type == PT_LOAD && !have_load) {
+      bias = base + phdr[i].p_offset - phdr[i].p_vaddr;
+      have_load = true;
+    } else if (phdr[i].p_type == PT_DYNAMIC) {
+      dynamic = reinterpret_cast<const ElfW(Dyn)*>(base + phdr[i].p_offset);
+    }
+  }
+  if (!have_load || dynamic == nullptr) {
+    *reason = "vDSO has no PT_LOAD or PT_DYNAMIC";
+    return nullptr;
+  }
+  const char* strtab = nullptr;
+  const ElfW(Sym)* symtab = nullptr;
+  const uint32_t* hash = nullptr;
+  const uint32_t* gnu_hash = nullptr;
+  const ElfW(Versym)* versym = nullptr;
+  const ElfW(Verdef)* verdef = nullptr;
+  for (const ElfW(Dyn)* d = dynamic; d->d_tag != DT_NULL; ++d) {
+    const uintptr_t address = bias + d->d_un.d_ptr;
+    switch (d->d_tag) {
+      case DT_STRTAB: strtab = reinterpret_cast<const char*>(address); break;
+      case DT_SYMTAB: symtab = reinterpret_cast<const ElfW(Sym)*>(address); break;
+      case DT_HASH: hash = reinterpret_cast<const uint32_t*>(address); break;
+      case DT_GNU_HASH: gnu_hash = reinterpret_cast<const uint32_t*>(address); break;
+      case DT_VERSYM: versym = reinterpret_cast<const ElfW(Versym)*>(address); break;
+      case DT_VERDEF: verdef = reinterpret_cast<const ElfW(Verdef)*>(address); break;
+      default: break;
+    }
+  }
+  if (strtab == nullptr || symtab == nullptr || (hash == nullptr && gnu_hash == nullptr)) {
+    *reason = "vDSO has no dynamic symbol table";
+    return nullptr;
+  }
+  const size_t count = hash != nullptr ? hash[1] : gnu_hash_symbol_count(gnu_hash);
+  for (size_t i = 0; i < count; ++i) {
+    const ElfW(Sym)& sym = symtab[i];
+    if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF) continue;
+    const unsigned binding = ELF64_ST_BIND(sym.st_info);
+    if (binding != STB_GLOBAL && binding != STB_WEAK) continue;
+    if (std::strcmp(strtab + sym.st_name, name) != 0) continue;
+    const char* found_version = symbol_version(i, versym, verdef, strtab);
+    if (found_version != nullptr && std::strcmp(found_version, version) != 0) continue;
+    return reinterpret_cast<void*>(bias + sym.st_value);
+  }
+  *reason = std::string("vDSO does not export ") + name + "@" + version +
+            " (kernel older than 6.11, or built without CONFIG_VDSO_GETRANDOM)";
+  return nullptr;
+}
+
+const Vdso& vdso() {
+  static const Vdso instance = [] {
+    Vdso v;
+    void* symbol = find_vdso_symbol("__vdso_getrandom", "LINUX_2.6", &v.reason);
+    if (symbol == nullptr) return v;
+    auto fn = reinterpret_cast<VgetrandomFn>(symbol);
+    if (fn(nullptr, 0, 0, &v.params, ~size_t{0}) != 0 || v.params.size_of_opaque_state == 0) {
+      v.reason = "__vdso_getrandom parameter query failed";
+      return v;
+    }
+    v.fn = fn;
+    return v;
+  }();
+  return instance;
+}
+
+// One opaque state per thread, in its own mapping (a state must not straddle a page).
+struct ThreadVdsoState {
+  void* map = nullptr;
+  size_t length = 0;
+  ~ThreadVdsoState() {
+    if (map != nullptr) munmap(map, length);
+  }
+};
+thread_local ThreadVdsoState t_vdso_state;
+
+void* thread_state() {
+  if (t_vdso_state.map != nullptr) return t_vdso_state.map;
+  const Vdso& v = vdso();
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t length = (v.params.size_of_opaque_state + page - 1) / page * page;
+  void* map = mmap(nullptr, length, static_cast<int>(v.params.mmap_prot),
+                   static_cast<int>(v.params.mmap_flags), -1, 0);
+  if (map == MAP_FAILED) return nullptr;
+  t_vdso_state.map = map;
+  t_vdso_state.length = length;
+  return map;
+}
+
+}  // namespace
+
+bool vdso_getrandom_available() noexcept { return vdso().fn != nullptr; }
+
+const std::string& vdso_getrandom_unavailable_reason() { return vdso().reason; }
+
+int vdso_getrandom(void* out, size_t size) noexcept {
+  const Vdso& v = vdso();
+  if (v.fn == nullptr) return ENOSYS;
+  void* state = thread_state();
+  if (state == nullptr) return ENOMEM;
+  auto* bytes = static_cast<unsigned char*>(out);
+  while (size > 0) {
+    const ssize_t n = v.fn(bytes, size, 0, state, v.params.size_of_opaque_state);
+    if (n < 0 && n == -EINTR) continue;
+    if (n <= 0) {
+      std::memset(out, 0, size + static_cast<size_t>(bytes - static_cast<unsigned char*>(out)));
+      return n < 0 ? static_cast<int>(-n) : EIO;
+    }
+    bytes += n;
+    size -= static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace snapsafe::rng_internal
