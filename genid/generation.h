@@ -41,10 +41,10 @@ extern Reader g_reader;
 
 // The current generation. An acquire load: nothing a draw reads after the check may be
 // satisfied from before it.
-inline Generation read_generation() {
-  const Reader& r = g_reader;
+inline Generation read_generation(const Reader& r) {
   if (__builtin_expect(r.word != nullptr, 1)) return __atomic_load_n(r.word, __ATOMIC_ACQUIRE) & r.mask;
   return r.call();
 }
+inline Generation read_generation() { return read_generation(g_reader); }
 
 }  // namespace snapsafe::genid

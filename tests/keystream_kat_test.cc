@@ -7,9 +7,9 @@
 //   K0 = 00 01 .. 1f (the injected seed), counter c = 0 at the reseed
 //   step i: S_i = AES-256-CTR(K_i, counter block c); K_{i+1} = S_i[0..32);
 //           output = S_i[32..32+n); c += 2 + ceil(n / 16)
-//   the reseed's first refill makes 1024 bytes, later refills 8128; draws > 1024 bytes
-//   take a step of their own straight into the caller's memory and leave the buffer as
-//   it is.
+//   the reseed's first refill makes 1024 bytes, later refills 8128;
+//   a draw of n > 1024 bytes is a bulk step: output = AES-256-CTR(K_i, c)[0..n),
+//   K_{i+1} = the buffer's next 32 unread bytes, c += ceil(n / 16).
 #include <gtest/gtest.h>
 
 #include "rng/fill.h"
@@ -58,21 +58,22 @@ TEST_F(KeystreamKat, BufferRefillsAndBulkStepsMatchOpensslCli) {
     EXPECT_EQ(draw_hex(16), "7e92e1888bfd454ef211c11794a2a9c6");  // S0[1040..1056)
     // Step 1 (full refill, K1 = S0[0..32), c = 66). K1 itself is never output.
     EXPECT_EQ(draw_hex(32), "dd537119bb0d065d0750c6c92407ba8ffb346e3a912cfadafc002e86ed0909fb");
-    // Step 2 (bulk, K2, c = 576): 2048 bytes straight into the caller's memory.
+    // Bulk step (K2, c = 576): 2048 bytes straight into the caller's memory; the next key
+    // K3 is the buffer's next 32 bytes, S1[64..96), never output.
     std::string bulk = draw_hex(2048);
     EXPECT_EQ(bulk.substr(0, 64),
-              "73ab162761b5096f33fd7e6ee201f0f54c41a7b8749d1af1d948747ef36ec57f");
-    EXPECT_EQ(bulk.substr(bulk.size() - 32), "e41a8fd8cfe0d1fb5666c4e93a5b28a5");
-    // The buffer was left as it was: S1 continues.
-    EXPECT_EQ(draw_hex(32), "361b5dc75c7975f4c383fc36cd804a1ca231343947d7c93afc5e82411cbbf13b");
-    // Step 3 (bulk of a partial block count, K3, c = 706): 1500 bytes use 94 blocks.
+              "2f90b810ba45862f6aa98274d99d00466736189f64d8cdbe48f91384e5abca43");
+    EXPECT_EQ(bulk.substr(bulk.size() - 32), "c4f889074533030e380a48b19688767f");
+    EXPECT_EQ(draw_hex(32), "2982ae0971545a096d9113f94c6df5e6b396ac0ae222e040a785e1ca8052f021");
+    // Bulk step of a partial block count (K3, c = 704): 1500 bytes use 94 blocks;
+    // K4 = S1[128..160).
     bulk = draw_hex(1500);
     EXPECT_EQ(bulk.substr(0, 64),
-              "be6ac8a898143e9b786ac6fac739d147623d7fc416e780c885c6b5e2944b8cd9");
-    EXPECT_EQ(bulk.substr(bulk.size() - 32), "c9fff16b95763844499050510c0d5e1e");
-    skip(8128 - 64);
-    // Step 4 (refill, K4, c = 802): the rest of the partial block was dropped.
-    EXPECT_EQ(draw_hex(32), "7d1dde6adfcdabc9e4a1a9e33522a60901b01ac1a753d7058528b675213365b0");
+              "7564e1c748508083e5f66ec33929c5ec5606f1af10ba2766ccc968ad7f76a7a1");
+    EXPECT_EQ(bulk.substr(bulk.size() - 32), "a1250d1467d629a9f692ef0b7d8e7a80");
+    skip(8128 - 128);  // the rest of S1: 128 bytes were drawn or became keys
+    // Refill (K4, c = 798): the rest of the partial block was dropped.
+    EXPECT_EQ(draw_hex(32), "0132f8c2d4b77cfb34f18ae018da98040cd33171e86c47e220d384d9ed45061b");
   });
 }
 

@@ -55,16 +55,28 @@ int reseed(ThreadState* st, genid::Generation generation) {
   return 0;
 }
 
+// Makes the buffer full again: one step of the construction.
+bool refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
+  if (!keystream_step(ctx, st->buffer, kBufferBytes)) return false;
+  st->remaining = kBufferBytes;
+  return true;
+}
+
 // Copies `size` bytes of output into `out`: from the buffer (refilling it as needed), or
-// for a large request straight from the keystream, leaving the buffer as it is.
+// for a large request straight from the keystream in a bulk step whose next key is the
+// buffer's next 32 unread bytes (see keystream.h).
 bool produce(ThreadState* st, uint8_t* out, size_t size) {
   EVP_CIPHER_CTX* const ctx = thread_cipher_context();
-  if (size > kMaxBufferedDraw) return keystream_step(ctx, out, size);
+  if (size > kMaxBufferedDraw) {
+    if (st->remaining < kKeyBytes && !refill(st, ctx)) return false;
+    uint8_t* const next_key = st->buffer + (kBufferBytes - st->remaining);
+    const bool ok = keystream_bulk_step(ctx, out, size, next_key);
+    std::memset(next_key, 0, kKeyBytes);
+    st->remaining -= kKeyBytes;
+    return ok;
+  }
   while (size > 0) {
-    if (st->remaining == 0) {
-      if (!keystream_step(ctx, st->buffer, kBufferBytes)) return false;
-      st->remaining = kBufferBytes;
-    }
+    if (st->remaining == 0 && !refill(st, ctx)) return false;
     const size_t take = size < st->remaining ? size : st->remaining;
     uint8_t* const bytes = st->buffer + (kBufferBytes - st->remaining);
     std::memcpy(out, bytes, take);

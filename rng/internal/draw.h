@@ -50,8 +50,9 @@ template <bool kCheckGeneration>
   }
   st->in_use = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  const genid::Reader reader = genid::g_reader;  // a copy: the stores below cannot alias it
   const genid::Generation generation =
-      kCheckGeneration ? genid::read_generation() : st->generation;
+      kCheckGeneration ? genid::read_generation(reader) : st->generation;
   if (__builtin_expect(generation == st->generation && size <= st->remaining &&
                            size <= kMaxBufferedDraw, 1)) {  // (2)
     SNAPSAFE_TEST_HOOK(after_check);
@@ -61,7 +62,7 @@ template <bool kCheckGeneration>
     std::memset(bytes, 0, size);  // (3)
     st->remaining -= static_cast<uint32_t>(size);
     std::atomic_thread_fence(std::memory_order_acquire);  // the copy is done before (4)
-    if (!kCheckGeneration || __builtin_expect(genid::read_generation() == generation, 1) ||
+    if (!kCheckGeneration || __builtin_expect(genid::read_generation(reader) == generation, 1) ||
         SNAPSAFE_TEST_FLAG(disable_recheck)) {  // (4)
       std::atomic_signal_fence(std::memory_order_seq_cst);
       st->in_use = 0;

@@ -61,6 +61,14 @@ bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size) noexcept {
   return ok;
 }
 
+bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size,
+                         const uint8_t next_key[kKeyBytes]) noexcept {
+  const bool ok = stream(ctx, out, size) &&
+                  EVP_EncryptInit_ex2(ctx, nullptr, next_key, nullptr, nullptr) == 1;
+  if (!ok) OPENSSL_cleanse(out, size);
+  return ok;
+}
+
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept { EVP_CIPHER_CTX_free(ctx); }
 
 }  // namespace snapsafe::rng_internal

@@ -13,6 +13,10 @@
 //                   K' = S[0 .. 32),  output = S[32 .. 32 + n),  forget K,
 //                   c' = c + 2 + ceil(n / 16)   (a partial block's rest is dropped)
 //
+// A large request is a bulk step: output = AES-256-CTR(K, c)[0 .. n), and K' is the next
+// 32 unread bytes of the thread's buffer (keystream of an earlier key, already erased),
+// wiped there as they are taken; c' = c + ceil(n / 16).
+//
 // Why AES-256-CTR and not ChaCha20: on this machine kind (AES-NI + VAES) OpenSSL's
 // AES-256-CTR streams at ~8 GB/s against ChaCha20's ~5.3 GB/s (docs/DESIGN.md has the
 // numbers); both are 256-bit-key stream ciphers OpenSSL implements in constant time there.
@@ -41,6 +45,13 @@ bool keystream_rekey(EVP_CIPHER_CTX* ctx, const uint8_t key[kKeyBytes]) noexcept
 // entry are irrelevant) and advances the key. False if OpenSSL fails; then `out` is
 // zeroed and the context must be re-keyed from fresh seed before further use.
 bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size) noexcept;
+
+// A bulk step: `size` bytes of the current key's keystream to `out`, then the context is
+// re-keyed with `next_key` (counter running on). The caller takes `next_key` from unread
+// buffered keystream of an earlier, already erased key and wipes it there: one OpenSSL
+// call fewer than keystream_step (measured ~23 ns of ~590 ns for 4 KiB). Failure as above.
+bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size,
+                         const uint8_t next_key[kKeyBytes]) noexcept;
 
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept;
 
