@@ -35,14 +35,14 @@ inline void fill(std::span<std::byte> bytes) { fill(bytes.data(), bytes.size());
 inline void fill(std::span<unsigned char> bytes) { fill(bytes.data(), bytes.size()); }
 
 // A uniformly distributed 64-bit value.
-inline uint64_t random_u64() {
+[[gnu::always_inline]] inline uint64_t random_u64() {
   uint64_t value;
   fill(&value, sizeof value);
   return value;
 }
 
 // A uniformly distributed 32-bit value.
-inline uint32_t random_u32() {
+[[gnu::always_inline]] inline uint32_t random_u32() {
   uint32_t value;
   fill(&value, sizeof value);
   return value;

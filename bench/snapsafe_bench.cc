@@ -1,0 +1,713 @@
+// File: bench/snapsafe_bench.cc
+//
+// snapsafe's benchmark suite (issue 4): per-draw cost and reseed latency, against the
+// alternatives, in one binary so every ratio compares numbers from the same run.
+//
+// Benchmarks are named "<operation>/<implementation>" (Google Benchmark appends
+// "/real_time" and "/threads:N"); every one is timed in wall-clock time (UseRealTime):
+//   u64, fill16 (a UUID's bytes), fill32, fill4096 (bytes/s too), uuid_string
+//     x snapsafe_sysgenid_mmap | snapsafe_sysgenid_syscall | snapsafe_counter_file |
+//       snapsafe_kernel | snapsafe_nocheck (draw_with<false>: the same fast path with both
+//       generation reads removed) | random_device | getrandom | vdso_getrandom |
+//       arc4random | openssl_rand | absl_bitgen | mt19937_64
+//   keystream/<cipher>_16k: OpenSSL EVP encrypting a 16 KiB buffer in place (the ceiling)
+//   u64_threads/<impl>/threads:1|2: throughput scaling
+//   u64/snapsafe_draw_sysgenid_{mmap,syscall}: draw_with<true>, shaped like the no-check
+//     baseline, for check_{mmap,syscall}_ns
+//   component/*: the pieces of a reseed (seed derivation, re-key, buffer refill, wipe,
+//     and the CPUID / RDSEED / RDRAND instructions the seed derivation runs)
+//
+// The generation sources are simulated with regular files on tmpfs (/dev/shm, else
+// $TMPDIR or /tmp): a 4096-byte SysGenID page holding a u32 at offset 0 (in syscall mode
+// the check is then a pread() at offset 0, standing in for the device's read()), and a
+// counter file made by genid::counter_file_create. A benchmark's Setup() points the
+// SNAPSAFE_* environment at one of them, calls genid::reinit_for_testing() (only the main
+// thread exists then) and draws once so the thread state reseeds under it.
+//
+// After the benchmarks, plain code (clock_gettime) measures two latency distributions and
+// writes them as JSON to --latency_out=FILE (else to stderr):
+//   reseed: bump the simulated SysGenID page through a separate writable MAP_SHARED
+//     mapping, time from the bump to the completion of the next u64 draw; --latency_bumps.
+//   first_draw: the first u64 draw of a freshly spawned thread; --latency_threads.
+//
+// Usage (bench/run does all of this):
+//   bazel build --config=bench //bench:snapsafe_bench
+//   "$(bazel info --config=bench bazel-bin)"/bench/snapsafe_bench
+//       --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
+//       --benchmark_report_aggregates_only=true --benchmark_min_time=0.15
+//       --benchmark_format=json --latency_out=latency.json
+//       > benchmarks.json
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+#include "absl/random/random.h"
+#include "rng/internal/vdso_getrandom.h"
+#include "benchmark/benchmark.h"
+#include "genid/counter_file.h"
+#include "genid/select.h"
+#include "rng/fill.h"
+#include "rng/ids.h"
+#include "rng/internal/draw.h"
+#include "rng/internal/keystream.h"
+#include "rng/internal/seed.h"
+
+namespace {
+
+namespace rng_internal = snapsafe::rng_internal;
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "snapsafe_bench: %s\n", what.c_str());
+  std::exit(2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Simulated generation sources.
+
+enum class Source { kSysgenidMmap, kSysgenidSyscall, kCounterFile, kKernel };
+
+class SimulatedSources {
+ public:
+  SimulatedSources() {
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string parent = access("/dev/shm", W_OK) == 0
+                             ? "/dev/shm"
+                             : (tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp");
+    std::string templ = parent + "/snapsafe_bench.XXXXXX";
+    if (mkdtemp(templ.data()) == nullptr) die("mkdtemp " + templ + ": " + std::strerror(errno));
+    dir_ = templ;
+    sysgenid_path_ = dir_ + "/sysgenid";
+    counter_path_ = dir_ + "/generation";
+    const int fd = open(sysgenid_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, 4096) != 0) die("create " + sysgenid_path_);
+    // The writer's side: a separate writable shared mapping of the same file, as the
+    // device's backend would change the page the readers map read-only.
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (page == MAP_FAILED) die("mmap " + sysgenid_path_);
+    sysgenid_page_ = static_cast<uint32_t*>(page);
+    const std::string error = snapsafe::genid::counter_file_create(counter_path_);
+    if (!error.empty()) die(error);
+  }
+  ~SimulatedSources() {
+    unlink(sysgenid_path_.c_str());
+    unlink(counter_path_.c_str());
+    rmdir(dir_.c_str());
+  }
+
+  // Makes `source` the process's active source. Only the calling thread may be drawing.
+  void activate(Source source) const {
+    switch (source) {
+      case Source::kSysgenidMmap:
+      case Source::kSysgenidSyscall:
+        setenv("SNAPSAFE_SOURCE", "sysgenid", 1);
+        setenv("SNAPSAFE_SYSGENID_PATH", sysgenid_path_.c_str(), 1);
+        setenv("SNAPSAFE_SYSGENID_MODE", source == Source::kSysgenidMmap ? "mmap" : "syscall",
+               1);
+        break;
+      case Source::kCounterFile:
+        setenv("SNAPSAFE_SOURCE", "counter-file", 1);
+        setenv("SNAPSAFE_COUNTER_FILE", counter_path_.c_str(), 1);
+        break;
+      case Source::kKernel:
+        setenv("SNAPSAFE_SOURCE", "kernel", 1);
+        break;
+    }
+    snapsafe::genid::reinit_for_testing();
+    const snapsafe::genid::SourceKind want =
+        source == Source::kSysgenidMmap      ? snapsafe::genid::SourceKind::kSysgenidMmap
+        : source == Source::kSysgenidSyscall ? snapsafe::genid::SourceKind::kSysgenidSyscall
+        : source == Source::kCounterFile     ? snapsafe::genid::SourceKind::kCounterFile
+                                             : snapsafe::genid::SourceKind::kKernel;
+    if (snapsafe::genid::init().active.kind != want) {
+      std::string notes;
+      for (const std::string& note : snapsafe::genid::init().notes) notes += " " + note;
+      die(std::string("could not activate source ") + snapsafe::genid::source_name(want) +
+          ":" + notes);
+    }
+    (void)snapsafe::random_u64();  // reseed this thread's state under the new source
+  }
+
+  // Changes the simulated SysGenID generation, as the device backend would.
+  void bump_sysgenid() const { __atomic_add_fetch(sysgenid_page_, 1, __ATOMIC_SEQ_CST); }
+
+ private:
+  std::string dir_, sysgenid_path_, counter_path_;
+  uint32_t* sysgenid_page_ = nullptr;
+};
+
+SimulatedSources* g_sources = nullptr;
+
+template <Source kSource>
+void setup_source(const benchmark::State&) {
+  g_sources->activate(kSource);
+}
+
+// ---------------------------------------------------------------------------------------
+// Implementations: each has u64() and fill(out, size); one instance per benchmark thread.
+// The wrappers are forced inline so each loop calls the library exactly as a caller's own
+// code would, with the size a compile-time constant; what the library itself inlines (or
+// not) is left to the compiler, as it is for every application.
+#define BENCH_INLINE [[gnu::always_inline]] inline
+
+template <Source kSource>
+struct Snapsafe {
+  BENCH_INLINE uint64_t u64() { return snapsafe::random_u64(); }
+  BENCH_INLINE void fill(void* out, size_t size) { snapsafe::fill(out, size); }
+  BENCH_INLINE std::string uuid() { return snapsafe::uuid_v4_string(); }
+};
+
+// rng_internal::draw_with<kCheck> called directly with a constant size, so the check and
+// no-check variants compile to the same shape (the public fill() is an out-of-line call
+// in this binary: see docs/PERFORMANCE.md). kCheck = false is the same fast path with
+// both generation reads removed: never snapshot-safe, only the baseline for the check.
+template <bool kCheck>
+struct SnapsafeDraw {
+  BENCH_INLINE uint64_t u64() {
+    uint64_t value;
+    if (const int error = rng_internal::draw_with<kCheck>(&value, sizeof value)) {
+      rng_internal::throw_entropy_error(error);
+    }
+    return value;
+  }
+  BENCH_INLINE void fill(void* out, size_t size) {
+    if (const int error = rng_internal::draw_with<kCheck>(out, size)) {
+      rng_internal::throw_entropy_error(error);
+    }
+  }
+};
+using SnapsafeNoCheck = SnapsafeDraw<false>;
+
+// Generators that produce words: a fill is a loop of u64 outputs.
+template <class Self>
+struct WordFill {
+  BENCH_INLINE void fill(void* out, size_t size) {
+    auto* bytes = static_cast<unsigned char*>(out);
+    while (size >= 8) {
+      const uint64_t word = static_cast<Self*>(this)->u64();
+      std::memcpy(bytes, &word, 8);
+      bytes += 8;
+      size -= 8;
+    }
+    if (size > 0) {
+      const uint64_t word = static_cast<Self*>(this)->u64();
+      std::memcpy(bytes, &word, size);
+    }
+  }
+};
+
+struct RandomDevice : WordFill<RandomDevice> {
+  std::random_device device;  // libstdc++'s "default" token
+  BENCH_INLINE uint64_t u64() { return (uint64_t{device()} << 32) | device(); }
+};
+
+struct Getrandom {
+  BENCH_INLINE uint64_t u64() {
+    uint64_t value;
+    fill(&value, sizeof value);
+    return value;
+  }
+  BENCH_INLINE void fill(void* out, size_t size) {
+    auto* bytes = static_cast<unsigned char*>(out);
+    while (size > 0) {
+      const ssize_t n = getrandom(bytes, size, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) die("getrandom failed");
+      bytes += n;
+      size -= static_cast<size_t>(n);
+    }
+  }
+};
+
+struct VdsoGetrandom {
+  BENCH_INLINE uint64_t u64() {
+    uint64_t value;
+    fill(&value, sizeof value);
+    return value;
+  }
+  BENCH_INLINE void fill(void* out, size_t size) {
+    if (snapsafe::rng_internal::vdso_getrandom(out, size) != 0) die("vDSO getrandom failed");
+  }
+};
+
+struct Arc4random {
+  BENCH_INLINE uint64_t u64() {
+    uint64_t value;
+    arc4random_buf(&value, sizeof value);
+    return value;
+  }
+  BENCH_INLINE void fill(void* out, size_t size) { arc4random_buf(out, size); }
+};
+
+struct OpensslRand {
+  BENCH_INLINE uint64_t u64() {
+    uint64_t value;
+    fill(&value, sizeof value);
+    return value;
+  }
+  BENCH_INLINE void fill(void* out, size_t size) {
+    if (RAND_bytes(static_cast<unsigned char*>(out), static_cast<int>(size)) != 1) {
+      die("RAND_bytes failed");
+    }
+  }
+};
+
+struct AbslBitGen : WordFill<AbslBitGen> {
+  absl::BitGen gen;
+  BENCH_INLINE uint64_t u64() { return gen(); }
+};
+
+struct Mt19937 : WordFill<Mt19937> {
+  std::mt19937_64 gen{std::random_device{}()};
+  BENCH_INLINE uint64_t u64() { return gen(); }
+};
+
+// Whether the implementation can run here; skips the benchmark with the reason if not.
+template <class Impl>
+bool available(benchmark::State& state) {
+  if constexpr (std::is_same_v<Impl, VdsoGetrandom>) {
+    if (!snapsafe::rng_internal::vdso_getrandom_available()) {
+      state.SkipWithError(snapsafe::rng_internal::vdso_getrandom_unavailable_reason().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Benchmark bodies.
+
+template <class Impl>
+void bm_u64(benchmark::State& state) {
+  if (!available<Impl>(state)) return;
+  Impl impl;
+  benchmark::DoNotOptimize(impl.u64());  // this thread's first draw (state creation)
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(impl.u64());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class Impl, size_t kSize>
+void bm_fill(benchmark::State& state) {
+  if (!available<Impl>(state)) return;
+  Impl impl;
+  alignas(64) unsigned char buffer[kSize];
+  unsigned char* p = buffer;
+  impl.fill(buffer, kSize);
+  for (auto _ : state) {
+    impl.fill(buffer, kSize);
+    benchmark::DoNotOptimize(p);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(kSize));
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <class Impl>
+void bm_uuid_string(benchmark::State& state) {
+  Impl impl;
+  benchmark::DoNotOptimize(impl.uuid());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(impl.uuid());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Kernel-backed mode serves a thread that has no state: the benchmark body runs in a
+// fresh thread (the main thread keeps the state it made under earlier sources, which a
+// re-selection does not take away; see genid::reinit_for_testing).
+template <void (*kBody)(benchmark::State&)>
+void on_fresh_thread(benchmark::State& state) {
+  std::thread thread([&state] { kBody(state); });
+  thread.join();
+}
+
+// The raw keystream ceiling: `cipher` encrypting a 16 KiB buffer in place.
+void bm_keystream(benchmark::State& state, const char* cipher_name) {
+  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, cipher_name, nullptr);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  unsigned char key[32], iv[16] = {};
+  RAND_bytes(key, sizeof key);
+  if (cipher == nullptr || ctx == nullptr ||
+      EVP_EncryptInit_ex2(ctx, cipher, key, iv, nullptr) != 1) {
+    state.SkipWithError("cipher unavailable");
+    EVP_CIPHER_CTX_free(ctx);
+    EVP_CIPHER_free(cipher);
+    return;
+  }
+  constexpr int kBytes = 16384;
+  alignas(64) static unsigned char buffer[kBytes];
+  unsigned char* p = buffer;
+  for (auto _ : state) {
+    int written = 0;
+    if (EVP_EncryptUpdate(ctx, buffer, &written, buffer, kBytes) != 1) die("EVP_EncryptUpdate");
+    benchmark::DoNotOptimize(p);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kBytes);
+  EVP_CIPHER_CTX_free(ctx);
+  EVP_CIPHER_free(cipher);
+}
+
+// Pieces of a reseed, to explain the reseed latency.
+void bm_component_derive_seed(benchmark::State& state) {
+  uint8_t key[32];
+  for (auto _ : state) {
+    if (rng_internal::derive_seed(1, key) != 0) die("derive_seed");
+    benchmark::DoNotOptimize(key);
+  }
+}
+
+void bm_component_rekey(benchmark::State& state) {
+  uint8_t key[32] = {1};
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
+  if (ctx == nullptr) die("keystream_new");
+  for (auto _ : state) {
+    key[0]++;
+    if (!rng_internal::keystream_rekey(ctx, key)) die("keystream_rekey");
+  }
+  rng_internal::keystream_free(ctx);
+}
+
+// A re-key that keeps the counter running (no IV passed), as OpenSSL allows.
+void bm_component_rekey_keep_counter(benchmark::State& state) {
+  uint8_t key[32] = {3};
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
+  if (ctx == nullptr) die("keystream_new");
+  for (auto _ : state) {
+    key[0]++;
+    if (EVP_EncryptInit_ex2(ctx, nullptr, key, nullptr, nullptr) != 1) die("re-key");
+  }
+  rng_internal::keystream_free(ctx);
+}
+
+// One refill of the thread buffer: keystream_step over kBufferBytes (a key step included).
+void bm_component_refill(benchmark::State& state) {
+  uint8_t key[32] = {2};
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
+  if (ctx == nullptr) die("keystream_new");
+  alignas(64) static uint8_t buffer[rng_internal::kBufferBytes];
+  uint8_t* p = buffer;
+  for (auto _ : state) {
+    if (!rng_internal::keystream_step(ctx, buffer, sizeof buffer)) die("keystream_step");
+    benchmark::DoNotOptimize(p);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(sizeof buffer));
+  rng_internal::keystream_free(ctx);
+}
+
+#if defined(__x86_64__)
+// The instructions a reseed's seed derivation runs: CPUID (a VM exit under a hypervisor),
+// RDSEED and RDRAND.
+void bm_component_cpuid(benchmark::State& state) {
+  for (auto _ : state) {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    benchmark::DoNotOptimize(__get_cpuid(1, &eax, &ebx, &ecx, &edx));
+    benchmark::DoNotOptimize(ecx);
+  }
+}
+
+__attribute__((target("rdseed"))) void bm_component_rdseed64(benchmark::State& state) {
+  for (auto _ : state) {
+    unsigned long long value = 0;
+    benchmark::DoNotOptimize(_rdseed64_step(&value));
+    benchmark::DoNotOptimize(value);
+  }
+}
+
+__attribute__((target("rdrnd"))) void bm_component_rdrand64(benchmark::State& state) {
+  for (auto _ : state) {
+    unsigned long long value = 0;
+    benchmark::DoNotOptimize(_rdrand64_step(&value));
+    benchmark::DoNotOptimize(value);
+  }
+}
+
+bool cpu_has_rdseed_rdrand() {
+  unsigned int eax, ebx, ecx, edx;
+  const bool rdrand = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
+  const bool rdseed = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & bit_RDSEED);
+  return rdrand && rdseed;
+}
+#endif
+
+// The wipe of an unread buffer that a reseed does first.
+void bm_component_cleanse(benchmark::State& state) {
+  alignas(64) static uint8_t buffer[rng_internal::kBufferBytes];
+  uint8_t* p = buffer;
+  for (auto _ : state) {
+    OPENSSL_cleanse(buffer, sizeof buffer);
+    benchmark::DoNotOptimize(p);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Registration.
+
+using Body = void (*)(benchmark::State&);
+using Setup = void (*)(const benchmark::State&);
+
+benchmark::internal::Benchmark* add(const std::string& name, Body body, Setup setup = nullptr) {
+  benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(name.c_str(), body);
+  b->UseRealTime()->Unit(benchmark::kNanosecond);
+  if (setup != nullptr) b->Setup(setup);
+  return b;
+}
+
+template <class Impl>
+void add_ops(const std::string& impl, Setup setup, bool with_fresh_thread = false) {
+  if (with_fresh_thread) {
+    add("u64/" + impl, on_fresh_thread<bm_u64<Impl>>, setup);
+    add("fill16/" + impl, on_fresh_thread<bm_fill<Impl, 16>>, setup);
+    add("fill32/" + impl, on_fresh_thread<bm_fill<Impl, 32>>, setup);
+    add("fill4096/" + impl, on_fresh_thread<bm_fill<Impl, 4096>>, setup);
+  } else {
+    add("u64/" + impl, bm_u64<Impl>, setup);
+    add("fill16/" + impl, bm_fill<Impl, 16>, setup);
+    add("fill32/" + impl, bm_fill<Impl, 32>, setup);
+    add("fill4096/" + impl, bm_fill<Impl, 4096>, setup);
+  }
+}
+
+void register_benchmarks() {
+  constexpr Source kMmap = Source::kSysgenidMmap;
+  constexpr Source kSyscall = Source::kSysgenidSyscall;
+  constexpr Source kCounter = Source::kCounterFile;
+  constexpr Source kKernel = Source::kKernel;
+
+  // snapsafe, per generation source, and the no-check baseline.
+  add_ops<Snapsafe<kMmap>>("snapsafe_sysgenid_mmap", setup_source<kMmap>);
+  add("uuid_string/snapsafe_sysgenid_mmap", bm_uuid_string<Snapsafe<kMmap>>, setup_source<kMmap>);
+  add_ops<SnapsafeNoCheck>("snapsafe_nocheck", setup_source<kMmap>);
+  // The check's cost: draw_with<true> against draw_with<false>, identical call shape.
+  add("u64/snapsafe_draw_sysgenid_mmap", bm_u64<SnapsafeDraw<true>>, setup_source<kMmap>);
+  add("u64/snapsafe_draw_sysgenid_syscall", bm_u64<SnapsafeDraw<true>>,
+      setup_source<kSyscall>);
+  add_ops<Snapsafe<kSyscall>>("snapsafe_sysgenid_syscall", setup_source<kSyscall>);
+  add("uuid_string/snapsafe_sysgenid_syscall", bm_uuid_string<Snapsafe<kSyscall>>,
+      setup_source<kSyscall>);
+  add_ops<Snapsafe<kCounter>>("snapsafe_counter_file", setup_source<kCounter>);
+  add("uuid_string/snapsafe_counter_file", bm_uuid_string<Snapsafe<kCounter>>,
+      setup_source<kCounter>);
+  add_ops<Snapsafe<kKernel>>("snapsafe_kernel", setup_source<kKernel>, true);
+  add("uuid_string/snapsafe_kernel", on_fresh_thread<bm_uuid_string<Snapsafe<kKernel>>>,
+      setup_source<kKernel>);
+
+  // The alternatives.
+  add("u64/random_device", bm_u64<RandomDevice>);
+  add("fill16/random_device", bm_fill<RandomDevice, 16>);
+  add_ops<Getrandom>("getrandom", nullptr);
+  add_ops<VdsoGetrandom>("vdso_getrandom", nullptr);
+  add_ops<Arc4random>("arc4random", nullptr);
+  add_ops<OpensslRand>("openssl_rand", nullptr);
+  add_ops<AbslBitGen>("absl_bitgen", nullptr);
+  add_ops<Mt19937>("mt19937_64", nullptr);
+
+  // The raw keystream ceiling.
+  benchmark::RegisterBenchmark("keystream/aes256ctr_16k", bm_keystream, "AES-256-CTR")
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("keystream/aes128ctr_16k", bm_keystream, "AES-128-CTR")
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("keystream/chacha20_16k", bm_keystream, "ChaCha20")
+      ->UseRealTime();
+
+  // Thread scaling (each thread has its own state or generator).
+  add("u64_threads/snapsafe_sysgenid_mmap", bm_u64<Snapsafe<kMmap>>, setup_source<kMmap>)
+      ->Threads(1)
+      ->Threads(2);
+  add("u64_threads/openssl_rand", bm_u64<OpensslRand>)->Threads(1)->Threads(2);
+  add("u64_threads/absl_bitgen", bm_u64<AbslBitGen>)->Threads(1)->Threads(2);
+
+  // What a reseed is made of.
+  add("component/derive_seed", bm_component_derive_seed);
+  add("component/rekey", bm_component_rekey);
+  add("component/rekey_keep_counter", bm_component_rekey_keep_counter);
+  add("component/refill_8128", bm_component_refill);
+  add("component/cleanse_8128", bm_component_cleanse);
+#if defined(__x86_64__)
+  add("component/cpuid", bm_component_cpuid);
+  if (cpu_has_rdseed_rdrand()) {
+    add("component/rdseed64", bm_component_rdseed64);
+    add("component/rdrand64", bm_component_rdrand64);
+  }
+#endif
+}
+
+// ---------------------------------------------------------------------------------------
+// Latency distributions, in plain code.
+
+uint64_t now_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+struct Summary {
+  size_t n = 0;
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, min = 0, mean = 0;
+};
+
+Summary summarize_us(std::vector<uint64_t> ns) {
+  Summary s;
+  if (ns.empty()) return s;
+  std::sort(ns.begin(), ns.end());
+  auto at = [&ns](double q) {  // nearest rank
+    size_t rank = static_cast<size_t>(q * static_cast<double>(ns.size()) + 0.999999);
+    rank = std::clamp<size_t>(rank, 1, ns.size());
+    return static_cast<double>(ns[rank - 1]) / 1000.0;
+  };
+  s.n = ns.size();
+  s.p50 = at(0.50);
+  s.p90 = at(0.90);
+  s.p99 = at(0.99);
+  s.p999 = at(0.999);
+  s.min = static_cast<double>(ns.front()) / 1000.0;
+  s.max = static_cast<double>(ns.back()) / 1000.0;
+  double total = 0;
+  for (uint64_t v : ns) total += static_cast<double>(v);
+  s.mean = total / static_cast<double>(ns.size()) / 1000.0;
+  return s;
+}
+
+std::string json(const Summary& s) {
+  char out[512];
+  std::snprintf(out, sizeof out,
+                "{\"n\": %zu, \"p50_us\": %.4f, \"p90_us\": %.4f, \"p99_us\": %.4f, "
+                "\"p999_us\": %.4f, \"max_us\": %.4f, \"min_us\": %.4f, \"mean_us\": %.4f}",
+                s.n, s.p50, s.p90, s.p99, s.p999, s.max, s.min, s.mean);
+  return out;
+}
+
+std::string measure_latency(int bumps, int threads) {
+  g_sources->activate(Source::kSysgenidMmap);
+  // Control: the same timed draw without a bump (timer overhead + one buffered draw).
+  std::vector<uint64_t> control;
+  control.reserve(static_cast<size_t>(bumps));
+  for (int i = 0; i < bumps; ++i) {
+    const uint64_t t0 = now_ns();
+    benchmark::DoNotOptimize(snapsafe::random_u64());
+    control.push_back(now_ns() - t0);
+  }
+  // Reseed: bump, then the next draw must reseed before it returns.
+  std::vector<uint64_t> reseed;
+  reseed.reserve(static_cast<size_t>(bumps));
+  for (int i = 0; i < 200; ++i) {  // warm-up, not recorded
+    g_sources->bump_sysgenid();
+    benchmark::DoNotOptimize(snapsafe::random_u64());
+  }
+  const uint64_t reseeds_before = rng_internal::reseed_count();
+  for (int i = 0; i < bumps; ++i) {
+    const uint64_t t0 = now_ns();
+    g_sources->bump_sysgenid();
+    benchmark::DoNotOptimize(snapsafe::random_u64());
+    reseed.push_back(now_ns() - t0);
+  }
+  const uint64_t reseeds = rng_internal::reseed_count() - reseeds_before;
+  // First draw in a new thread (state creation, cipher context, seed, first refill).
+  std::vector<uint64_t> first, second;
+  first.reserve(static_cast<size_t>(threads));
+  second.reserve(static_cast<size_t>(threads));
+  for (int i = 0; i < threads; ++i) {
+    std::thread thread([&first, &second] {
+      uint64_t t0 = now_ns();
+      benchmark::DoNotOptimize(snapsafe::random_u64());
+      const uint64_t t1 = now_ns();
+      benchmark::DoNotOptimize(snapsafe::random_u64());
+      const uint64_t t2 = now_ns();
+      first.push_back(t1 - t0);
+      second.push_back(t2 - t1);
+    });
+    thread.join();
+  }
+  std::string out = "{\n";
+  out += "  \"source\": \"sysgenid-mmap (simulated page on a regular file)\",\n";
+  out += "  \"clock\": \"CLOCK_MONOTONIC\",\n";
+  out += "  \"reseed\": " + json(summarize_us(reseed)) + ",\n";
+  out += "  \"reseeds_observed\": " + std::to_string(reseeds) + ",\n";
+  out += "  \"reseeds_expected\": " + std::to_string(bumps) + ",\n";
+  out += "  \"control_no_bump\": " + json(summarize_us(control)) + ",\n";
+  out += "  \"first_draw_new_thread\": " + json(summarize_us(first)) + ",\n";
+  out += "  \"second_draw_new_thread\": " + json(summarize_us(second)) + ",\n";
+  out += "  \"vdso_getrandom\": " +
+         std::string(snapsafe::rng_internal::vdso_getrandom_available()
+                         ? "\"available\""
+                         : "\"" + snapsafe::rng_internal::vdso_getrandom_unavailable_reason() + "\"") +
+         "\n}\n";
+  return out;
+}
+
+// Takes --NAME=VALUE out of argv (Google Benchmark rejects flags it does not know).
+bool take_flag(int* argc, char** argv, const char* name, std::string* value) {
+  const std::string prefix = std::string("--") + name + "=";
+  for (int i = 1; i < *argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+      *value = argv[i] + prefix.size();
+      for (int j = i; j + 1 < *argc; ++j) argv[j] = argv[j + 1];
+      --*argc;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string latency_out, bumps = "20000", threads = "500";
+  take_flag(&argc, argv, "latency_out", &latency_out);
+  take_flag(&argc, argv, "latency_bumps", &bumps);
+  take_flag(&argc, argv, "latency_threads", &threads);
+
+  bool listing = false;
+  for (int i = 1; i < argc; ++i) {
+    listing = listing || std::strncmp(argv[i], "--benchmark_list_tests", 22) == 0;
+  }
+  SimulatedSources sources;
+  g_sources = &sources;
+  register_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+
+  const int n_bumps = std::atoi(bumps.c_str());
+  const int n_threads = std::atoi(threads.c_str());
+  if (!listing && (n_bumps > 0 || n_threads > 0)) {
+    const std::string latency = measure_latency(std::max(n_bumps, 1), std::max(n_threads, 1));
+    if (latency_out.empty()) {
+      std::fputs(latency.c_str(), stderr);
+    } else {
+      FILE* f = std::fopen(latency_out.c_str(), "w");
+      if (f == nullptr || std::fputs(latency.c_str(), f) < 0 || std::fclose(f) != 0) {
+        die("cannot write " + latency_out);
+      }
+    }
+  }
+  g_sources = nullptr;
+  return 0;
+}
