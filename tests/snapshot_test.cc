@@ -125,3 +125,32 @@ INSTANTIATE_TEST_SUITE_P(AllSources, Snapshot,
 
 }  // namespace
 }  // namespace snapsafe
+
+namespace snapsafe {
+namespace {
+
+// After a reseed the buffer holds nothing of the state from before the generation change:
+// unread bytes are wiped, not merely skipped. Control: right before the bump those bytes
+// are there (nonzero), so the check can fail.
+TEST(ReseedWipe, UnreadBytesOfTheOldStateAreGone) {
+  const std::string counter = testing::use_fresh_counter_file();
+  testing::on_new_thread([&] {
+    testing::Bytes bytes(1024);
+    fill(bytes.data(), bytes.size());  // uses up the reseed's short first refill
+    fill(bytes.data(), 16);            // a full refill: 8112 unread bytes now
+    const rng_internal::ThreadState* st = rng_internal::t_state;
+    ASSERT_EQ(st->remaining, rng_internal::kBufferBytes - 16);
+    const size_t untouched_by_first_refill = rng_internal::kBufferBytes - 1024;
+    size_t nonzero = 0;
+    for (size_t i = 0; i < untouched_by_first_refill; ++i) nonzero += st->buffer[i] != 0;
+    EXPECT_GT(nonzero, untouched_by_first_refill / 2) << "control: old unread bytes present";
+    testing::bump(counter);
+    fill(bytes.data(), 16);  // reseeds
+    nonzero = 0;
+    for (size_t i = 0; i < untouched_by_first_refill; ++i) nonzero += st->buffer[i] != 0;
+    EXPECT_EQ(nonzero, 0u);
+  });
+}
+
+}  // namespace
+}  // namespace snapsafe
