@@ -28,12 +28,16 @@ inline constexpr size_t kStateBytes = 8192;  // the mapping: two pages
 inline constexpr size_t kHeaderBytes = 64;   // one cache line for the hot fields
 inline constexpr size_t kBufferBytes = kStateBytes - kHeaderBytes;
 
+// The fields stored on every draw (remaining, in_use) sit at page offsets 16..23, away
+// from the generation words of the mapped sources (SysGenID at offset 0, the counter file
+// at 8): a load whose page offset matches a pending store's waits on it (4K aliasing).
 struct ThreadState {
   genid::Generation generation;  // generation the current key was seeded under
+  uint32_t seeded;               // 0 on first use and after a fork wiped the page
+  uint32_t unused;
   uint32_t remaining;            // unread bytes at the end of `buffer`; 0 = refill/reseed
   volatile uint32_t in_use;      // nonzero while a draw runs on this thread
-  uint32_t seeded;               // 0 on first use and after a fork wiped the page
-  unsigned char pad[kHeaderBytes - 20];
+  unsigned char pad[kHeaderBytes - 24];
   alignas(64) uint8_t buffer[kBufferBytes];  // keystream; consumed bytes are zero
 };
 static_assert(sizeof(ThreadState) == kStateBytes);
