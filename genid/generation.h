@@ -7,8 +7,7 @@
 // is zero-extended, and the shared counter file counts up.
 //
 // read_generation() is the whole cost of the check on the draw path: for the mapped
-// sources (SysGenID page, counter file) it is one well-predicted branch, one load and a
-// mask.
+// sources (SysGenID page, counter file) it is one well-predicted branch and one load.
 // Sources that cannot be read with one load (a read() per check, VMClock's seqlock) go
 // through a function pointer. The reader is chosen once by genid::init() (select.h) and
 // never changes afterwards, except through the test-only re-init hook.
@@ -25,14 +24,14 @@ using Generation = uint64_t;
 // the draw treats it as "changed" and serves that draw from the kernel.
 inline constexpr Generation kGenerationUnknown = ~Generation{0};
 
-// How the per-draw check reads the generation: a masked 64-bit load from a shared
-// mapping when the source has one (`word` set), else a function call.
+// How the per-draw check reads the generation: one 64-bit load from a shared mapping
+// when the source has one (`word` set), else a function call.
 struct Reader {
   // An 8-byte-aligned word in a mapping. A 32-bit counter at the start of a page (SysGenID)
-  // is read as the aligned 64-bit word holding it, with `mask` keeping its low 32 bits
-  // (little-endian): one code path, one load, for every mapped source.
+  // is read as the whole aligned 64-bit word holding it: generations are only compared for
+  // inequality, so the neighbouring bytes (zero, and never written) change nothing; were
+  // they ever to change, the cost would be one spurious reseed, never a missed one.
   const uint64_t* word = nullptr;
-  uint64_t mask = ~uint64_t{0};
   Generation (*call)() = nullptr;  // used when `word` is null
 };
 
@@ -42,7 +41,7 @@ extern Reader g_reader;
 // The current generation. An acquire load: nothing a draw reads after the check may be
 // satisfied from before it.
 inline Generation read_generation(const Reader& r) {
-  if (__builtin_expect(r.word != nullptr, 1)) return __atomic_load_n(r.word, __ATOMIC_ACQUIRE) & r.mask;
+  if (__builtin_expect(r.word != nullptr, 1)) return __atomic_load_n(r.word, __ATOMIC_ACQUIRE);
   return r.call();
 }
 inline Generation read_generation() { return read_generation(g_reader); }

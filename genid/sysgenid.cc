@@ -72,14 +72,18 @@ Generation read_by_syscall() {
   return kGenerationUnknown;
 }
 
+// `generation` as the reader saw it: in mmap mode the page's first 8 bytes, whose
+// little-endian low half is the u32 counter.
+static_assert(std::endian::native == std::endian::little,
+              "the u32 counter is the low half of the page's first 8 bytes");
 void acknowledge(Generation generation) {
-  if (g_fd_is_file || generation > UINT32_MAX) return;
+  if (g_fd_is_file || generation == kGenerationUnknown) return;
   if (g_acknowledged.load(std::memory_order_relaxed) == generation) return;
   std::lock_guard<std::mutex> lock(g_ack_mutex);
   const Generation previous = g_acknowledged.load(std::memory_order_relaxed);
   if (previous == generation) return;
   g_acknowledged.store(generation, std::memory_order_seq_cst);  // before write(): see top
-  const uint32_t value = static_cast<uint32_t>(generation);
+  const uint32_t value = static_cast<uint32_t>(generation);  // little-endian: the counter
   if (write(g_fd, &value, sizeof value) != sizeof value) {
     g_acknowledged.store(previous, std::memory_order_seq_cst);
   }
@@ -95,11 +99,8 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
     result.error = describe(path, "mmap");
     return result;
   }
-  static_assert(std::endian::native == std::endian::little,
-                "the u32 counter is read as the low half of the page's first u64");
   Reader reader;
-  reader.word = static_cast<const uint64_t*>(page);
-  reader.mask = UINT32_MAX;
+  reader.word = static_cast<const uint64_t*>(page);  // the u32 and its 4 neighbours
   return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge);
 }
 

@@ -59,13 +59,27 @@ INSTANTIATE_TEST_SUITE_P(All, EverySource,
                                            Simulated::kVmclock, Simulated::kCounterFile),
                          [](const auto& info) { return testing::simulated_name(info.param); });
 
-TEST(Sysgenid, U32GenerationsZeroExtend) {
+TEST(Sysgenid, U32GenerationsZeroExtendAndWrap) {
   SimulatedSource source(Simulated::kSysgenidMmap);
   *reinterpret_cast<uint32_t*>(source.page()) = 0xffffffffu;
   source.activate();
   EXPECT_EQ(genid::read_generation(), 0xffffffffull);
   source.bump();  // wraps to 0: still a different generation
   EXPECT_EQ(genid::read_generation(), 0u);
+}
+
+TEST(Sysgenid, BytesNextToTheCounterNeverHideAChange) {
+  // The mmap check compares the page's first 8 bytes: the u32 and 4 bytes the device never
+  // writes. Even if they held anything, a bump still changes the compared word.
+  SimulatedSource source(Simulated::kSysgenidMmap);
+  reinterpret_cast<uint32_t*>(source.page())[1] = 0xdeadbeefu;
+  source.activate();
+  genid::Generation last = genid::read_generation();
+  for (int i = 0; i < 10; ++i) {
+    source.bump();
+    ASSERT_NE(genid::read_generation(), last);
+    last = genid::read_generation();
+  }
 }
 
 TEST(CounterFile, CreateKeepsAnExistingValidFile) {
