@@ -122,8 +122,9 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
         return error;
       }
     }
-    if (!produce(st, bytes, size)) {
+    if (!produce(st, bytes, size)) {  // OpenSSL failed: nothing of this state is used again
       st->seeded = 0;
+      st->remaining = 0;
       std::memset(out, 0, size);
       release(st);
       return EIO;
