@@ -5,12 +5,20 @@
 // reader answers with g_acknowledged, the last value this process wrote back. The order
 // that keeps this safe: g_acknowledged is stored *before* write() acknowledges, so a
 // thread whose read() already sees "acknowledged" also sees the new value (the kernel's
-// own locking orders the two syscalls). Acknowledgements are serialised by a mutex and a
+// own locking orders the two syscalls). Acknowledgements are serialised (a spin flag) and a
 // rejected write() (the generation moved again) restores the previous value: until the
 // next acknowledgement the descriptor is outdated, so every read() returns the value.
+//
+// fork(): parent and child would share one open file description, and so one
+// "acknowledged" state: the child's acknowledgement would make the parent's read() say
+// EAGAIN while the parent still holds a state from before the change. So a fork child
+// opens the device afresh (pthread_atfork), onto the same descriptor number, and starts
+// from "value unknown" again. If it cannot, reads fail and draws are served by the kernel.
 #include "genid/sysgenid.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,12 +33,30 @@ namespace snapsafe::genid {
 namespace {
 
 int g_fd = -1;             // the process's one descriptor on the device
+int g_open_flags = 0;      // how it was opened, for the fork child's re-open
+std::string g_path;        // where, likewise
 bool g_fd_is_file = false;  // a regular-file stand-in (tests): pread, no acknowledgement
 // Before any acknowledgement, read() returning EAGAIN means "the value at open()". Its
 // number is unknown and irrelevant (generations are compared for inequality); 2^32 is a
 // value no u32 counter can ever return, so the first real value always differs.
-std::atomic<Generation> g_acknowledged{Generation{1} << 32};
-std::mutex g_ack_mutex;
+constexpr Generation kValueAtOpen = Generation{1} << 32;
+std::atomic<Generation> g_acknowledged{kValueAtOpen};
+// Serialises acknowledgements; a plain flag so that a fork child can reset it.
+std::atomic<bool> g_ack_busy{false};
+
+// pthread_atfork child handler: async-signal-safe calls only.
+void reopen_in_child() {
+  g_ack_busy.store(false);
+  g_acknowledged.store(kValueAtOpen);
+  if (g_fd < 0) return;
+  const int fd = open(g_path.c_str(), g_open_flags);
+  if (fd < 0) {
+    close(g_fd);  // reads now fail: the generation is unknown, draws go to the kernel
+    return;
+  }
+  dup2(fd, g_fd);
+  close(fd);
+}
 
 std::string describe(const std::string& path, const char* what) {
   return path + ": " + what + ": " + std::strerror(errno);
@@ -38,9 +64,11 @@ std::string describe(const std::string& path, const char* what) {
 
 // Opens the device (or stand-in) once; shared by both modes.
 bool open_device(const std::string& path, std::string* error) {
-  int fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  int flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
+  int fd = open(path.c_str(), flags);
   if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
-    fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // read-only: no acks
+    flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;  // read-only: no acknowledgements
+    fd = open(path.c_str(), flags);
   }
   if (fd < 0) {
     *error = describe(path, "open");
@@ -59,7 +87,12 @@ bool open_device(const std::string& path, std::string* error) {
   }
   if (g_fd >= 0) close(g_fd);  // test re-init
   g_fd = fd;
+  g_open_flags = flags;
+  g_path = path;
   g_fd_is_file = S_ISREG(st.st_mode);
+  g_acknowledged.store(kValueAtOpen);
+  static std::once_flag at_fork;
+  std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, &reopen_in_child); });
   return true;
 }
 
@@ -79,14 +112,16 @@ static_assert(std::endian::native == std::endian::little,
 void acknowledge(Generation generation) {
   if (g_fd_is_file || generation == kGenerationUnknown) return;
   if (g_acknowledged.load(std::memory_order_relaxed) == generation) return;
-  std::lock_guard<std::mutex> lock(g_ack_mutex);
+  while (g_ack_busy.exchange(true, std::memory_order_acquire)) sched_yield();
   const Generation previous = g_acknowledged.load(std::memory_order_relaxed);
-  if (previous == generation) return;
-  g_acknowledged.store(generation, std::memory_order_seq_cst);  // before write(): see top
-  const uint32_t value = static_cast<uint32_t>(generation);  // little-endian: the counter
-  if (write(g_fd, &value, sizeof value) != sizeof value) {
-    g_acknowledged.store(previous, std::memory_order_seq_cst);
+  if (previous != generation) {
+    g_acknowledged.store(generation, std::memory_order_seq_cst);  // before write(): see top
+    const uint32_t value = static_cast<uint32_t>(generation);  // little-endian: the counter
+    if (write(g_fd, &value, sizeof value) != sizeof value) {
+      g_acknowledged.store(previous, std::memory_order_seq_cst);
+    }
   }
+  g_ack_busy.store(false, std::memory_order_release);
 }
 
 }  // namespace
@@ -107,7 +142,6 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
 OpenResult open_sysgenid_syscall(const std::string& path) {
   OpenResult result;
   if (!open_device(path, &result.error)) return result;
-  g_acknowledged.store(Generation{1} << 32);
   if (read_by_syscall() == kGenerationUnknown) {
     result.error = describe(path, "read");
     return result;
@@ -116,5 +150,7 @@ OpenResult open_sysgenid_syscall(const std::string& path) {
   reader.call = &read_by_syscall;
   return opened_source(SourceKind::kSysgenidSyscall, path, reader, &acknowledge);
 }
+
+int sysgenid_descriptor_for_testing() { return g_fd; }
 
 }  // namespace snapsafe::genid

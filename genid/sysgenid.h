@@ -25,4 +25,8 @@ inline constexpr const char* kDefaultSysgenidPath = "/dev/sysgenid";
 OpenResult open_sysgenid_mmap(const std::string& path);
 OpenResult open_sysgenid_syscall(const std::string& path);
 
+// Test-only: the process's descriptor on the device (-1 if none). A fork child holds a
+// freshly opened one under the same number.
+int sysgenid_descriptor_for_testing();
+
 }  // namespace snapsafe::genid

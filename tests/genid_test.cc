@@ -1,6 +1,8 @@
 // The generation sources on their own: SysGenID (mmap and syscall paths), the counter
 // file and its tool functions, VMClock's seqlock including a torn writer and a wedged
 // seqlock, and what the draw does when a source cannot tell the generation.
+#include <fcntl.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -80,6 +82,39 @@ TEST(Sysgenid, BytesNextToTheCounterNeverHideAChange) {
     ASSERT_NE(genid::read_generation(), last);
     last = genid::read_generation();
   }
+}
+
+// A fork child must not share the parent's open file description of /dev/sysgenid: the
+// "acknowledged" state lives there, and one process's acknowledgement would hide a new
+// generation from the other's read(). File status flags live there too, which makes the
+// sharing observable: the child sets O_APPEND on its descriptor, the parent's must not
+// change.
+bool parent_sees_childs_flag_change(int fd) {
+  const testing::Bytes done = testing::run_in_child([fd] {
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_APPEND) != 0) _exit(8);
+    return testing::Bytes{1};
+  });
+  EXPECT_EQ(done.size(), 1u);
+  return (fcntl(fd, F_GETFL) & O_APPEND) != 0;
+}
+
+TEST(Sysgenid, ForkChildOpensItsOwnDescriptor) {
+  SimulatedSource source(Simulated::kSysgenidSyscall);
+  source.activate();
+  const int fd = genid::sysgenid_descriptor_for_testing();
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(parent_sees_childs_flag_change(fd));
+  (void)genid::read_generation();  // still readable in the parent
+  EXPECT_NE(genid::read_generation(), genid::kGenerationUnknown);
+}
+
+TEST(Sysgenid, NegativeControlAnInheritedDescriptorIsShared) {
+  const std::string path = testing::temp_path("plain");
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(parent_sees_childs_flag_change(fd));  // what a fork does without the re-open
+  close(fd);
 }
 
 TEST(CounterFile, CreateKeepsAnExistingValidFile) {
