@@ -381,25 +381,16 @@ void bm_component_derive_seed(benchmark::State& state) {
   }
 }
 
+// A re-key to counter 0 (as a reseed does), or keeping the counter running (as every
+// step does).
+template <bool (*kRekey)(EVP_CIPHER_CTX*, const uint8_t*) noexcept>
 void bm_component_rekey(benchmark::State& state) {
   uint8_t key[32] = {1};
   EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
   if (ctx == nullptr) die("keystream_new");
   for (auto _ : state) {
     key[0]++;
-    if (!rng_internal::keystream_rekey(ctx, key)) die("keystream_rekey");
-  }
-  rng_internal::keystream_free(ctx);
-}
-
-// A re-key that keeps the counter running (no IV passed), as OpenSSL allows.
-void bm_component_rekey_keep_counter(benchmark::State& state) {
-  uint8_t key[32] = {3};
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
-  if (ctx == nullptr) die("keystream_new");
-  for (auto _ : state) {
-    key[0]++;
-    if (EVP_EncryptInit_ex2(ctx, nullptr, key, nullptr, nullptr) != 1) die("re-key");
+    if (!kRekey(ctx, key)) die("re-key");
   }
   rng_internal::keystream_free(ctx);
 }
@@ -545,8 +536,8 @@ void register_benchmarks() {
 
   // What a reseed is made of.
   add("component/derive_seed", bm_component_derive_seed);
-  add("component/rekey", bm_component_rekey);
-  add("component/rekey_keep_counter", bm_component_rekey_keep_counter);
+  add("component/rekey", bm_component_rekey<rng_internal::keystream_rekey>);
+  add("component/rekey_keep_counter", bm_component_rekey<rng_internal::keystream_rekey_continuing>);
   add("component/refill_8128", bm_component_refill);
   add("component/cleanse_8128", bm_component_cleanse);
 #if defined(__x86_64__)
