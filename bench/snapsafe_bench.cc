@@ -71,6 +71,7 @@
 #include "rng/fill.h"
 #include "rng/ids.h"
 #include "rng/internal/draw.h"
+#include "rng/internal/kernel_entropy.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/seed.h"
 
@@ -179,19 +180,21 @@ struct Snapsafe {
   BENCH_INLINE std::string uuid() { return snapsafe::uuid_v4_string(); }
 };
 
-// rng_internal::draw_with<kCheck> called directly with a constant size, so the check and
-// no-check variants compile to the same shape (the public fill() is an out-of-line call
-// in this binary: see docs/PERFORMANCE.md). kCheck = false is the same fast path with
-// both generation reads removed: never snapshot-safe, only the baseline for the check.
-template <bool kCheck>
-struct SnapsafeDraw {
+// Generators that fill bytes: a u64 is an 8-byte fill.
+template <class Self>
+struct BytesU64 {
   BENCH_INLINE uint64_t u64() {
     uint64_t value;
-    if (const int error = rng_internal::draw_with<kCheck>(&value, sizeof value)) {
-      rng_internal::throw_entropy_error(error);
-    }
+    static_cast<Self*>(this)->fill(&value, sizeof value);
     return value;
   }
+};
+
+// rng_internal::draw_with<kCheck> called directly, so the check and no-check variants
+// compile to the same shape. kCheck = false is the same fast path with both generation
+// reads removed: never snapshot-safe, only the baseline for the check.
+template <bool kCheck>
+struct SnapsafeDraw : BytesU64<SnapsafeDraw<kCheck>> {
   BENCH_INLINE void fill(void* out, size_t size) {
     if (const int error = rng_internal::draw_with<kCheck>(out, size)) {
       rng_internal::throw_entropy_error(error);
@@ -223,50 +226,23 @@ struct RandomDevice : WordFill<RandomDevice> {
   BENCH_INLINE uint64_t u64() { return (uint64_t{device()} << 32) | device(); }
 };
 
-struct Getrandom {
-  BENCH_INLINE uint64_t u64() {
-    uint64_t value;
-    fill(&value, sizeof value);
-    return value;
-  }
+struct Getrandom : BytesU64<Getrandom> {
   BENCH_INLINE void fill(void* out, size_t size) {
-    auto* bytes = static_cast<unsigned char*>(out);
-    while (size > 0) {
-      const ssize_t n = getrandom(bytes, size, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) die("getrandom failed");
-      bytes += n;
-      size -= static_cast<size_t>(n);
-    }
+    if (rng_internal::kernel_fill(out, size) != 0) die("getrandom failed");  // the syscall
   }
 };
 
-struct VdsoGetrandom {
-  BENCH_INLINE uint64_t u64() {
-    uint64_t value;
-    fill(&value, sizeof value);
-    return value;
-  }
+struct VdsoGetrandom : BytesU64<VdsoGetrandom> {
   BENCH_INLINE void fill(void* out, size_t size) {
     if (snapsafe::rng_internal::vdso_getrandom(out, size) != 0) die("vDSO getrandom failed");
   }
 };
 
-struct Arc4random {
-  BENCH_INLINE uint64_t u64() {
-    uint64_t value;
-    arc4random_buf(&value, sizeof value);
-    return value;
-  }
+struct Arc4random : BytesU64<Arc4random> {
   BENCH_INLINE void fill(void* out, size_t size) { arc4random_buf(out, size); }
 };
 
-struct OpensslRand {
-  BENCH_INLINE uint64_t u64() {
-    uint64_t value;
-    fill(&value, sizeof value);
-    return value;
-  }
+struct OpensslRand : BytesU64<OpensslRand> {
   BENCH_INLINE void fill(void* out, size_t size) {
     if (RAND_bytes(static_cast<unsigned char*>(out), static_cast<int>(size)) != 1) {
       die("RAND_bytes failed");
