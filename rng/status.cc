@@ -31,7 +31,8 @@ Status status() {
   s.kernel_interface =
       rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
   s.snapshot_safe = s.source != SourceKind::kForkOnlyUnsafe;
-  s.fork_detection = wipe_on_fork_works();
+  static const bool fork_detection = wipe_on_fork_works();  // a kernel property: probe once
+  s.fork_detection = fork_detection;
   s.generation = genid::read_generation();
   s.reseeds = rng_internal::reseed_count();
   s.live_thread_states = rng_internal::live_thread_states();
