@@ -31,6 +31,11 @@ struct OpenedSource {
   Reader reader;
   // Called after a thread reseeded for `generation`; may be null. Must be thread-safe.
   void (*acknowledge)(Generation generation) = nullptr;
+  // Called on the draw's slow path (every reseed and refill, never per draw); may be null.
+  // Returns false once the source can no longer be trusted (its file unlinked, replaced
+  // or corrupted): the process then stops buffering and serves draws from the kernel.
+  // Must be thread-safe and must not block.
+  bool (*still_valid)() = nullptr;
 };
 
 // Result of trying to open a source: `ok` and `source`, or a human-readable `error`
@@ -43,10 +48,11 @@ struct OpenResult {
 
 // A successfully opened source, as each open_*() returns it.
 inline OpenResult opened_source(SourceKind kind, const std::string& path, Reader reader,
-                                void (*acknowledge)(Generation) = nullptr) {
+                                void (*acknowledge)(Generation) = nullptr,
+                                bool (*still_valid)() = nullptr) {
   OpenResult result;
   result.ok = true;
-  result.source = {kind, path, reader, acknowledge};
+  result.source = {kind, path, reader, acknowledge, still_valid};
   return result;
 }
 
