@@ -357,16 +357,25 @@ void bm_component_derive_seed(benchmark::State& state) {
   }
 }
 
-// A re-key to counter 0 (as a reseed does), or keeping the counter running (as every
-// step does).
-template <bool (*kRekey)(EVP_CIPHER_CTX*, const uint8_t*) noexcept>
-void bm_component_rekey(benchmark::State& state) {
+// A step's fixed cost: key the context, stream the next key, park the context on the
+// zero key (keystream.h); and a reseed's counter restart.
+void bm_component_step_fixed(benchmark::State& state) {
   uint8_t key[32] = {1};
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
+  if (ctx == nullptr) die("keystream_new");
+  uint8_t none[16];
+  for (auto _ : state) {
+    if (!rng_internal::keystream_step(ctx, key, none, 0)) die("keystream_step");
+    benchmark::DoNotOptimize(key);
+  }
+  rng_internal::keystream_free(ctx);
+}
+
+void bm_component_restart(benchmark::State& state) {
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
   if (ctx == nullptr) die("keystream_new");
   for (auto _ : state) {
-    key[0]++;
-    if (!kRekey(ctx, key)) die("re-key");
+    if (!rng_internal::keystream_restart(ctx)) die("keystream_restart");
   }
   rng_internal::keystream_free(ctx);
 }
@@ -374,12 +383,12 @@ void bm_component_rekey(benchmark::State& state) {
 // One refill of the thread buffer: keystream_step over kBufferBytes (a key step included).
 void bm_component_refill(benchmark::State& state) {
   uint8_t key[32] = {2};
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new(key);
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
   if (ctx == nullptr) die("keystream_new");
   alignas(64) static uint8_t buffer[rng_internal::kBufferBytes];
   uint8_t* p = buffer;
   for (auto _ : state) {
-    if (!rng_internal::keystream_step(ctx, buffer, sizeof buffer)) die("keystream_step");
+    if (!rng_internal::keystream_step(ctx, key, buffer, sizeof buffer)) die("keystream_step");
     benchmark::DoNotOptimize(p);
     benchmark::ClobberMemory();
   }
@@ -512,8 +521,8 @@ void register_benchmarks() {
 
   // What a reseed is made of.
   add("component/derive_seed", bm_component_derive_seed);
-  add("component/rekey", bm_component_rekey<rng_internal::keystream_rekey>);
-  add("component/rekey_keep_counter", bm_component_rekey<rng_internal::keystream_rekey_continuing>);
+  add("component/step_fixed", bm_component_step_fixed);
+  add("component/restart", bm_component_restart);
   add("component/refill_8128", bm_component_refill);
   add("component/cleanse_8128", bm_component_cleanse);
 #if defined(__x86_64__)

@@ -35,8 +35,17 @@ struct Reader {
   Generation (*call)() = nullptr;  // used when `word` is null
 };
 
-// Written once by init() before any thread state exists; read-only afterwards.
+// Written by init() before any thread state exists; afterwards only retire() changes it,
+// one pointer at a time (select.h). Read it through current_reader().
 extern Reader g_reader;
+
+// A consistent copy of g_reader (each field one atomic load; plain moves on x86-64).
+inline Reader current_reader() {
+  Reader r;
+  r.word = __atomic_load_n(&g_reader.word, __ATOMIC_RELAXED);
+  r.call = __atomic_load_n(&g_reader.call, __ATOMIC_RELAXED);
+  return r;
+}
 
 // The current generation. An acquire load: nothing a draw reads after the check may be
 // satisfied from before it.
@@ -44,6 +53,6 @@ inline Generation read_generation(const Reader& r) {
   if (__builtin_expect(r.word != nullptr, 1)) return __atomic_load_n(r.word, __ATOMIC_ACQUIRE);
   return r.call();
 }
-inline Generation read_generation() { return read_generation(g_reader); }
+inline Generation read_generation() { return read_generation(current_reader()); }
 
 }  // namespace snapsafe::genid

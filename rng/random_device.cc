@@ -4,7 +4,7 @@
 
 #include "rng/error.h"
 #include "rng/fill.h"
-#include "rng/internal/kernel_entropy.h"
+#include "rng/internal/kernel_output.h"
 
 namespace snapsafe {
 namespace {
@@ -28,7 +28,7 @@ random_device::result_type random_device::operator()() {
   result_type value;
   if (!from_kernel_) {
     fill(&value, sizeof value);
-  } else if (const int error = rng_internal::kernel_fill_fast(&value, sizeof value)) {
+  } else if (const int error = rng_internal::kernel_output(&value, sizeof value, /*signal_safe=*/false)) {
     rng_internal::throw_entropy_error(error);
   }
   return value;

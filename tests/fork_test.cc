@@ -1,10 +1,25 @@
-// Real fork(): MADV_WIPEONFORK makes the child reseed before its first draw, with no
-// generation change at all. Negative control: the same state mapped without
-// WIPEONFORK (test-only hook) gives parent and child identical output.
+// Real fork(): the child never shares output or key material with its parent.
+// Two independent guards, each tested alone with the other switched off (test hooks), and
+// a negative control with both off showing the hazard:
+//  - MADV_WIPEONFORK on every state page (the child sees "never seeded");
+//  - the pthread_atfork child handler, for pages that lost the flag: CRIU restores every
+//    byte of the page but not MADV_WIPEONFORK (measured: parent and child of a restored
+//    process printed the same values).
+// And what a fork child must not hold: another thread's key and unread output, or a
+// live key in its copy of the OpenSSL cipher context (measured before: a child predicted
+// its parent's next 64 bytes from it).
+#include <openssl/evp.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "rng/fill.h"
+#include "rng/internal/draw.h"
 #include "rng/internal/test_hooks.h"
+#include "rng/internal/thread_state.h"
 #include "tests/test_util.h"
 
 namespace snapsafe {
@@ -37,8 +52,19 @@ class Fork : public ::testing::Test {
 
 TEST_F(Fork, ChildAndParentShareNoBlock) { EXPECT_EQ(shared_blocks_after_fork(), 0u); }
 
-TEST_F(Fork, NegativeControlWithoutWipeOnForkTheyRepeat) {
+TEST_F(Fork, WipeOnForkAloneSeparatesThem) {
+  rng_internal::g_test_hooks.disable_fork_handler = true;
+  EXPECT_EQ(shared_blocks_after_fork(), 0u);
+}
+
+TEST_F(Fork, AfterARestoreDroppedWipeOnForkTheForkHandlerSeparatesThem) {
+  rng_internal::g_test_hooks.disable_wipe_on_fork = true;  // as CRIU restores the page
+  EXPECT_EQ(shared_blocks_after_fork(), 0u);
+}
+
+TEST_F(Fork, NegativeControlWithNeitherGuardTheyRepeat) {
   rng_internal::g_test_hooks.disable_wipe_on_fork = true;
+  rng_internal::g_test_hooks.disable_fork_handler = true;
   EXPECT_EQ(shared_blocks_after_fork(), 256u);
 }
 
@@ -60,6 +86,76 @@ TEST_F(Fork, GrandchildrenToo) {
     EXPECT_EQ(testing::shared_blocks(mine, grandchild_part), 0u);
     EXPECT_EQ(testing::shared_blocks(child_part, grandchild_part), 0u);
   });
+}
+
+// Another thread's state, as a child forked by this thread finds it: 1 if that page is
+// still mapped and holds key or output bytes, 0 if it is gone. Pages as after a restore.
+Bytes other_thread_state_in_child() {
+  rng_internal::g_test_hooks.disable_wipe_on_fork = true;
+  std::atomic<rng_internal::ThreadState*> other{nullptr};
+  std::atomic<bool> done{false};
+  std::thread holder([&] {
+    fill(Bytes(16).data(), 16);  // a key and unread output
+    other = rng_internal::t_state;
+    while (!done) std::this_thread::yield();
+  });
+  while (other == nullptr) std::this_thread::yield();
+  const Bytes verdict = testing::run_in_child([&] {
+    const auto* page = reinterpret_cast<const unsigned char*>(other.load());
+    if (msync(const_cast<unsigned char*>(page), rng_internal::kStateBytes, MS_ASYNC) != 0) {
+      return Bytes{0};  // unmapped
+    }
+    size_t nonzero = 0;
+    for (size_t i = 0; i < rng_internal::kStateBytes; ++i) nonzero += page[i] != 0;
+    return Bytes{static_cast<uint8_t>(nonzero > 64 ? 1 : 0)};
+  });
+  done = true;
+  holder.join();
+  return verdict;
+}
+
+TEST_F(Fork, OtherThreadsKeysAndOutputAreGoneInTheChild) {
+  EXPECT_EQ(other_thread_state_in_child(), Bytes{0});
+}
+
+TEST_F(Fork, NegativeControlWithoutTheForkHandlerTheChildHoldsThem) {
+  rng_internal::g_test_hooks.disable_fork_handler = true;
+  EXPECT_EQ(other_thread_state_in_child(), Bytes{1});
+}
+
+// Whether a fork child, from its copy of this thread's cipher context alone, predicts
+// the 64 bytes the parent draws right after its buffer runs out.
+bool child_predicts_parent_from_cipher_context() {
+  bool predicted = false;
+  testing::on_new_thread([&] {
+    fill(Bytes(16).data(), 16);
+    const Bytes guess = testing::run_in_child([] {
+      EVP_CIPHER_CTX* ctx = rng_internal::thread_cipher_context();
+      uint8_t zeros[96] = {}, stream[96];
+      int written = 0;
+      if (ctx == nullptr || EVP_EncryptUpdate(ctx, stream, &written, zeros, 96) != 1) {
+        return Bytes{};
+      }
+      return Bytes(stream + 32, stream + 96);  // a step: next key, then output
+    });
+    while (rng_internal::t_state->remaining > 0) {  // drain the buffer, then the next step
+      const size_t piece = std::min<size_t>(rng_internal::t_state->remaining, 1024);
+      fill(Bytes(piece).data(), piece);
+    }
+    Bytes next(64);
+    fill(next.data(), next.size());
+    predicted = guess == next;
+  });
+  return predicted;
+}
+
+TEST_F(Fork, TheCipherContextHoldsNoLiveKey) {
+  EXPECT_FALSE(child_predicts_parent_from_cipher_context());
+}
+
+TEST_F(Fork, NegativeControlAKeptKeyPredictsTheParent) {
+  rng_internal::g_test_hooks.keep_key_in_cipher = true;
+  EXPECT_TRUE(child_predicts_parent_from_cipher_context());
 }
 
 }  // namespace

@@ -31,7 +31,10 @@ class Snapshot : public ::testing::TestWithParam<Simulated> {
   void SetUp() override {
     source_ = std::make_unique<SimulatedSource>(GetParam());
     source_->activate();
+    // fork() stands in for a restore: a restored clone keeps every byte, and no fork
+    // handler runs in it (CRIU and VM restores do not call pthread_atfork handlers).
     rng_internal::g_test_hooks.disable_wipe_on_fork = true;
+    rng_internal::g_test_hooks.disable_fork_handler = true;
   }
   void TearDown() override { rng_internal::g_test_hooks = {}; }
 

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "genid/select.h"
-#include "rng/internal/kernel_entropy.h"
+#include "rng/internal/kernel_output.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/seed.h"
 
@@ -21,11 +21,30 @@ constexpr int kMaxAttempts = 3;
 // Output made by a reseed, before the first full refill.
 constexpr size_t kFirstRefillBytes = 1024;
 
+// produce()/reseed() result: a watched source was retired, the kernel serves the draw.
+constexpr int kRetired = -1;
+
 std::atomic<uint64_t> g_reseeds{0};
 
 void release(ThreadState* st) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   st->in_use = 0;
+}
+
+// Nothing of this state is used again until a reseed: no key, no buffered byte.
+void forget(ThreadState* st) {
+  st->seeded = 0;
+  explicit_bzero(st->key, sizeof st->key);
+  explicit_bzero(st->buffer + (kBufferBytes - st->remaining), st->remaining);
+  st->remaining = 0;
+}
+
+// Fails the draw closed: `out` zeroed, the state forgotten.
+int fail(ThreadState* st, void* out, size_t size, int error) {
+  forget(st);
+  std::memset(out, 0, size);
+  release(st);
+  return error;
 }
 
 // Seeds `st` for `generation` and makes a first, short refill. The generation is written
@@ -36,19 +55,14 @@ void release(ThreadState* st) {
 // restore every thread reseeds at once, and each pays for 1 KiB of keystream, not 8.
 int reseed(ThreadState* st, genid::Generation generation) {
   st->generation = generation;
-  st->seeded = 0;
-  // The part the first refill below does not overwrite (explicit_bzero: 74 ns for 7 KiB,
-  // against 289 ns for OPENSSL_cleanse; both survive the optimiser).
-  explicit_bzero(st->buffer + (kBufferBytes - st->remaining), st->remaining);
-  st->remaining = 0;
-  uint8_t key[kKeyBytes];
-  if (const int error = derive_seed(generation, key)) return error;
+  forget(st);
+  if (!genid::sources_still_valid()) return kRetired;
+  if (const int error = derive_seed(generation, st->key)) return error;
   EVP_CIPHER_CTX*& ctx = thread_cipher_context();
-  const bool keyed = ctx != nullptr ? keystream_rekey(ctx, key)
-                                    : (ctx = keystream_new(key)) != nullptr;
-  OPENSSL_cleanse(key, sizeof key);
-  if (!keyed ||
-      !keystream_step(ctx, st->buffer + (kBufferBytes - kFirstRefillBytes), kFirstRefillBytes)) {
+  if (ctx == nullptr) ctx = keystream_new();
+  if (ctx == nullptr || !keystream_restart(ctx) ||
+      !keystream_step(ctx, st->key, st->buffer + (kBufferBytes - kFirstRefillBytes),
+                      kFirstRefillBytes)) {
     return EIO;
   }
   st->remaining = kFirstRefillBytes;
@@ -59,28 +73,37 @@ int reseed(ThreadState* st, genid::Generation generation) {
   return 0;
 }
 
-// Makes the buffer full again: one step of the construction.
-bool refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
-  if (!keystream_step(ctx, st->buffer, kBufferBytes)) return false;
+// Makes the buffer full again: one step of the construction. The watched sources are
+// re-validated here, every 8 KiB of output, never per draw.
+int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
+  if (!genid::sources_still_valid()) return kRetired;
+  if (!keystream_step(ctx, st->key, st->buffer, kBufferBytes)) return EIO;
   st->remaining = kBufferBytes;
-  return true;
+  return 0;
 }
 
-// Copies `size` bytes of output into `out`: from the buffer (refilling it as needed), or
-// for a large request straight from the keystream in a bulk step whose next key is the
-// buffer's next 32 unread bytes (see keystream.h).
-bool produce(ThreadState* st, uint8_t* out, size_t size) {
+// Copies `size` bytes of output into `out`: from the buffer (refilling it as needed); a
+// large request's whole blocks straight from the keystream in a bulk step whose next key
+// is the buffer's next 32 unread bytes, and its last size mod 16 bytes from the buffer.
+int produce(ThreadState* st, uint8_t* out, size_t size) {
   EVP_CIPHER_CTX* const ctx = thread_cipher_context();
   if (size > kMaxBufferedDraw) {
-    if (st->remaining < kKeyBytes && !refill(st, ctx)) return false;
+    const size_t whole = size & ~(kBlockBytes - 1);
+    if (st->remaining < kKeyBytes + (size - whole)) {
+      if (const int error = refill(st, ctx)) return error;
+    }
     uint8_t* const next_key = st->buffer + (kBufferBytes - st->remaining);
-    const bool ok = keystream_bulk_step(ctx, out, size, next_key);
+    const bool ok = keystream_bulk_step(ctx, st->key, out, whole, next_key);
     std::memset(next_key, 0, kKeyBytes);
     st->remaining -= kKeyBytes;
-    return ok;
+    if (!ok) return EIO;
+    out += whole;
+    size -= whole;
   }
   while (size > 0) {
-    if (st->remaining == 0 && !refill(st, ctx)) return false;
+    if (st->remaining == 0) {
+      if (const int error = refill(st, ctx)) return error;
+    }
     const size_t take = size < st->remaining ? size : st->remaining;
     uint8_t* const bytes = st->buffer + (kBufferBytes - st->remaining);
     std::memcpy(out, bytes, take);
@@ -89,7 +112,7 @@ bool produce(ThreadState* st, uint8_t* out, size_t size) {
     out += take;
     size -= take;
   }
-  return true;
+  return 0;
 }
 
 }  // namespace
@@ -97,13 +120,15 @@ bool produce(ThreadState* st, uint8_t* out, size_t size) {
 int draw_slow(void* out, size_t size) noexcept {
   ThreadState* st = t_state;
   // Re-entered from a signal handler (mid-draw, or mid-creation): the kernel serves it.
-  if ((st != nullptr && st->in_use) || thread_state_creating()) return kernel_fill(out, size);
+  if ((st != nullptr && st->in_use) || thread_state_creating()) {
+    return kernel_output(out, size, /*signal_safe=*/true);
+  }
   if (st == nullptr) {
-    if (genid::init().active.kind == genid::SourceKind::kKernel) {
-      return kernel_fill_fast(out, size);
+    if (genid::init().active.kind == genid::SourceKind::kKernel || genid::retired()) {
+      return kernel_output(out, size, /*signal_safe=*/false);
     }
     st = thread_state_create();
-    if (st == nullptr) return kernel_fill(out, size);
+    if (st == nullptr) return kernel_output(out, size, /*signal_safe=*/false);
   }
   st->in_use = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -115,20 +140,14 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     const genid::Generation generation = genid::read_generation();
     if (generation == genid::kGenerationUnknown) break;
-    if (!st->seeded || generation != st->generation) {
-      if (const int error = reseed(st, generation)) {
-        std::memset(out, 0, size);
-        release(st);
-        return error;
-      }
+    int result = 0;
+    if (!st->seeded || generation != st->generation) result = reseed(st, generation);
+    if (result == 0) result = produce(st, bytes, size);
+    if (result == kRetired) {
+      forget(st);
+      break;
     }
-    if (!produce(st, bytes, size)) {  // OpenSSL failed: nothing of this state is used again
-      st->seeded = 0;
-      st->remaining = 0;
-      std::memset(out, 0, size);
-      release(st);
-      return EIO;
-    }
+    if (result != 0) return fail(st, out, size, result);  // nothing of this state is reused
     std::atomic_thread_fence(std::memory_order_acquire);
     if (genid::read_generation() == generation || SNAPSAFE_TEST_FLAG(disable_recheck)) {
       release(st);
@@ -136,7 +155,9 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
     }
     // The generation moved while we produced: a clone may return these same bytes.
   }
-  const int error = kernel_fill(out, size);
+  // Retired: every draw comes here, so the fast kernel path. Otherwise this is rare and
+  // may be a signal handler's draw: the async-signal-safe one.
+  const int error = kernel_output(out, size, /*signal_safe=*/!genid::retired());
   release(st);
   return error;
 }

@@ -32,7 +32,9 @@ namespace snapsafe::rng_internal {
 // Requests above this size are generated straight into the caller's memory.
 inline constexpr size_t kMaxBufferedDraw = 1024;
 
-// The slow paths (draw.cc). Each returns 0 or an errno; on error `out` is zeroed.
+// The slow paths (draw.cc): first use, refill, reseed, and every draw the buffer must not
+// serve (kernel-backed mode, re-entry, an unknown generation, a retired source), which
+// kernel_output.h serves. Each returns 0 or an errno; on error `out` is zeroed.
 int draw_slow(void* out, size_t size) noexcept;                     // no state, or re-entry
 int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept;  // in_use is held
 
@@ -50,7 +52,7 @@ template <bool kCheckGeneration>
   }
   st->in_use = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  const genid::Reader reader = genid::g_reader;  // a copy: the stores below cannot alias it
+  const genid::Reader reader = genid::current_reader();  // a copy: stores cannot alias it
   const genid::Generation generation =
       kCheckGeneration ? genid::read_generation(reader) : st->generation;
   if (__builtin_expect(generation == st->generation && size <= st->remaining &&

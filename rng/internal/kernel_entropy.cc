@@ -5,11 +5,23 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rng/internal/test_hooks.h"
 #include "rng/internal/vdso_getrandom.h"
 
 namespace snapsafe::rng_internal {
 
+namespace {
+// Test-only: the kernel RNG of a clone that was not told it is one (the same bytes on
+// every read). Returns true when it answered.
+bool cloned_kernel_fill([[maybe_unused]] void* out, [[maybe_unused]] size_t size) {
+  if (!SNAPSAFE_TEST_FLAG(cloned_kernel)) return false;
+  std::memset(out, 0x5a, size);
+  return true;
+}
+}  // namespace
+
 int kernel_fill(void* out, size_t size) noexcept {
+  if (cloned_kernel_fill(out, size)) return 0;
   auto* p = static_cast<unsigned char*>(out);
   size_t done = 0;
   while (done < size) {
@@ -28,6 +40,7 @@ int kernel_fill(void* out, size_t size) noexcept {
 }
 
 int kernel_fill_fast(void* out, size_t size) noexcept {
+  if (cloned_kernel_fill(out, size)) return 0;
   if (!vdso_getrandom_available()) return kernel_fill(out, size);
   const int error = vdso_getrandom(out, size);
   return error == ENOMEM ? kernel_fill(out, size) : error;  // no state mapping: syscall

@@ -2,20 +2,26 @@
 //
 // The output construction: fast-key-erasure over OpenSSL's AES-256-CTR (EVP).
 //
-// A per-thread EVP context is keyed with the current 32-byte key K; a reseed sets the
-// counter to 0. Each "step" streams the keystream of K once: its first 32 bytes become
-// the next key K', the rest is output (into the thread's buffer, or straight into a large
-// caller buffer), and the context is re-keyed with K' before anything is returned, so K
-// is gone. Every key encrypts exactly one run of counter blocks and is never reused; the
-// counter simply runs on across keys (c = blocks used since the reseed).
+// The current 32-byte key K lives in the thread's state page (wiped on fork, never
+// dumped, zeroized at exit), never in OpenSSL's heap between steps. Each "step" keys the
+// per-thread EVP context with K, streams K's keystream once: its first 32 bytes become the
+// next key K' (written over K in the page), the rest is output; then the context is
+// *parked*: re-keyed with an all-zero public key, so the key schedule OpenSSL keeps in
+// its heap never holds a live key between steps (measured before: a fork child read the
+// parent's next key from its copy of the context and predicted the parent's next 64
+// bytes). A reseed sets the counter to 0; afterwards it runs on across keys
+// (c = blocks used since the reseed); every key encrypts one run of blocks, never reused.
 //
 //   step(K, c, n):  S = AES-256-CTR(K, counter block c)[0 .. 32 + n)
 //                   K' = S[0 .. 32),  output = S[32 .. 32 + n),  forget K,
-//                   c' = c + 2 + ceil(n / 16)   (a partial block's rest is dropped)
+//                   c' = c + 2 + n / 16          (n is always a multiple of 16)
 //
-// A large request is a bulk step: output = AES-256-CTR(K, c)[0 .. n), and K' is the next
-// 32 unread bytes of the thread's buffer (keystream of an earlier key, already erased),
-// wiped there as they are taken; c' = c + ceil(n / 16).
+// A large request is a bulk step over whole blocks: output = AES-256-CTR(K, c)[0 .. n),
+// and K' is the next 32 unread bytes of the thread's buffer (keystream of an earlier key,
+// already erased), wiped there as they are taken; c' = c + n / 16. Only whole blocks are
+// ever asked of OpenSSL: its context would otherwise keep the last partial block's
+// keystream (the bytes after the ones handed out) in its heap. The caller serves a
+// request's last n mod 16 bytes from the buffer.
 //
 // Why AES-256-CTR and not ChaCha20: on this machine kind (AES-NI + VAES) OpenSSL's
 // AES-256-CTR streams at ~8 GB/s against ChaCha20's ~5.3 GB/s (docs/DESIGN.md has the
@@ -34,29 +40,27 @@
 namespace snapsafe::rng_internal {
 
 inline constexpr size_t kKeyBytes = 32;
+inline constexpr size_t kBlockBytes = 16;
 
-// A context keyed with `key`, or nullptr if OpenSSL fails.
-EVP_CIPHER_CTX* keystream_new(const uint8_t key[kKeyBytes]) noexcept;
+// A context parked on the all-zero key with counter 0, or nullptr if OpenSSL fails.
+EVP_CIPHER_CTX* keystream_new() noexcept;
 
-// Re-keys `ctx` with `key` and counter 0 (a reseed). False if OpenSSL fails.
-bool keystream_rekey(EVP_CIPHER_CTX* ctx, const uint8_t key[kKeyBytes]) noexcept;
+// Sets the counter back to 0 and parks the context (a reseed). False if OpenSSL fails.
+bool keystream_restart(EVP_CIPHER_CTX* ctx) noexcept;
 
-// Re-keys `ctx` with `key`, the counter running on (no IV passed: measured 62 ns against
-// 108 ns with one); OpenSSL drops the unused rest of a partial block. False on failure.
-bool keystream_rekey_continuing(EVP_CIPHER_CTX* ctx, const uint8_t key[kKeyBytes]) noexcept;
+// One step of the construction with the key in `key` (replaced by the next key): writes
+// `size` output bytes to `out` (contents on entry irrelevant; size a multiple of 16).
+// False if OpenSSL fails; then `out` and `key` are zeroed and the state must be reseeded.
+bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
+                    size_t size) noexcept;
 
-// One step of the construction: writes `size` output bytes to `out` (whose contents on
-// entry are irrelevant) and advances the key. False if OpenSSL fails; then `out` is
-// zeroed and the context must be re-keyed from fresh seed before further use.
-bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size) noexcept;
+// A bulk step: `size` bytes (a multiple of 16) of `key`'s keystream to `out`, then `key`
+// becomes `next_key` (which the caller takes from unread buffered keystream and wipes
+// there). One OpenSSL call fewer than keystream_step. Failure as above.
+bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
+                         size_t size, const uint8_t next_key[kKeyBytes]) noexcept;
 
-// A bulk step: `size` bytes of the current key's keystream to `out`, then the context is
-// re-keyed with `next_key` (counter running on). The caller takes `next_key` from unread
-// buffered keystream of an earlier, already erased key and wipes it there: one OpenSSL
-// call fewer than keystream_step (measured ~23 ns of ~590 ns for 4 KiB). Failure as above.
-bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size,
-                         const uint8_t next_key[kKeyBytes]) noexcept;
-
+// Frees the context; OpenSSL cleanses the key schedule.
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept;
 
 }  // namespace snapsafe::rng_internal

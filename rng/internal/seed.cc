@@ -9,44 +9,18 @@
 #include <cerrno>
 #include <cstring>
 
+#include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_entropy.h"
 #include "rng/internal/test_hooks.h"
 
 #if defined(__x86_64__)
-#include <cpuid.h>
-#include <immintrin.h>
+#include <x86intrin.h>
 #endif
 
 namespace snapsafe::rng_internal {
 namespace {
 
 std::atomic<uint64_t> g_reseed_counter{0};
-
-#if defined(__x86_64__)
-// CPUID is asked once per process: in a VM every CPUID instruction is a VM exit (~us).
-bool cpu_has_rdrand() {
-  static const bool has = [] {
-    unsigned int eax, ebx, ecx, edx;
-    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
-  }();
-  return has;
-}
-
-// RDRAND: the CPU's DRBG, reseeded by its own entropy source; per clone, on the host.
-__attribute__((target("rdrnd"))) bool hardware_fill(uint64_t* words, int count) {
-  if (!cpu_has_rdrand()) return false;
-  for (int i = 0; i < count; ++i) {
-    unsigned long long value = 0;
-    bool got = false;
-    for (int tries = 0; tries < 10 && !got; ++tries) got = _rdrand64_step(&value);
-    if (!got) return false;  // the CPU is out of entropy: the kernel bytes carry the seed
-    words[i] = value;
-  }
-  return true;
-}
-#else
-bool hardware_fill(uint64_t*, int) { return false; }
-#endif
 
 thread_local bool t_hardware_rng = false;
 
@@ -82,11 +56,14 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
   } m;
   std::memset(&m, 0, sizeof m);
   std::memcpy(m.label, "snapsafe seed v1", 16);
-  if (const int error = kernel_fill_fast(m.kernel, sizeof m.kernel)) {
+  // The system call, never the vDSO: its state is process memory a restore replays (20 of
+  // 20 restores drew identical vDSO bytes right after a bumped reseed). A reseed must
+  // rest on a fresh kernel read.
+  if (const int error = kernel_fill(m.kernel, sizeof m.kernel)) {
     std::memset(key, 0, 32);
     return error;
   }
-  t_hardware_rng = hardware_fill(m.hardware, 4);
+  t_hardware_rng = hardware_rng_words(m.hardware, 4);
   m.clocks[0] = clock_ns(CLOCK_REALTIME);
   m.clocks[1] = clock_ns(CLOCK_MONOTONIC);
   m.clocks[2] = clock_ns(CLOCK_BOOTTIME);

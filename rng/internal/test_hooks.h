@@ -21,6 +21,15 @@ struct TestHooks {
   bool disable_signal_guard = false; // negative control: no in_use re-entry guard
   bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
   const uint8_t* injected_seed = nullptr;  // 32 bytes: derive_seed returns exactly these
+  bool disable_hardware_rng = false;  // the CPU "has no" RDRAND
+  uint64_t (*hardware_rng_value)() = nullptr;  // replaces each RDRAND value (health tests)
+  bool cloned_kernel = false;  // every kernel RNG read returns the same bytes (a VM clone
+                               // whose kernel was not told, or a replayed vDSO state)
+  bool unmasked_vdso_output = false;  // negative control: kernel-backed output from the
+                                      // vDSO alone, as before the restore fixes
+  bool keep_key_in_cipher = false;    // negative control: the cipher context keeps the
+                                      // next key between steps (heap, not wiped on fork)
+  bool disable_fork_handler = false;  // negative control: no pthread_atfork wipe
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \

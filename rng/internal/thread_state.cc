@@ -2,12 +2,17 @@
 #include "rng/internal/thread_state.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "rng/internal/keystream.h"
 #include "rng/internal/test_hooks.h"
+#include "rng/internal/vdso_getrandom.h"
 
 namespace snapsafe::rng_internal {
 
@@ -19,6 +24,97 @@ std::atomic<uint64_t> g_live_states{0};
 thread_local bool t_creating = false;
 thread_local bool t_exited = false;
 
+// Every live state and its owner's cipher context slot, for the fork child handler.
+struct Registered {
+  ThreadState* state;
+  EVP_CIPHER_CTX** ctx;
+};
+pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+std::vector<Registered>* g_registry = nullptr;  // never freed: thread exits may outlive statics
+thread_local bool t_holds_registry = false;     // a signal handler that forks must not wait
+bool g_registry_skipped = false;                // prepare did not lock: the child trusts no list
+
+void registry_lock() {
+  pthread_mutex_lock(&g_registry_lock);
+  t_holds_registry = true;
+}
+void registry_unlock() {
+  t_holds_registry = false;
+  pthread_mutex_unlock(&g_registry_lock);
+}
+
+void registry_add(ThreadState* state, EVP_CIPHER_CTX** ctx) {
+  registry_lock();
+  if (g_registry == nullptr) g_registry = new std::vector<Registered>;
+  g_registry->push_back({state, ctx});
+  registry_unlock();
+}
+
+void registry_remove(ThreadState* state) {
+  registry_lock();
+  for (Registered& r : *g_registry) {
+    if (r.state == state) {
+      r = g_registry->back();
+      g_registry->pop_back();
+      break;
+    }
+  }
+  registry_unlock();
+}
+
+// pthread_atfork: the registry does not change while fork() copies it.
+void before_fork() {
+  g_registry_skipped = t_holds_registry;  // fork() from a handler that interrupted us
+  if (!g_registry_skipped) pthread_mutex_lock(&g_registry_lock);
+}
+void after_fork_in_parent() {
+  if (!g_registry_skipped) pthread_mutex_unlock(&g_registry_lock);
+}
+
+// Makes `st` (the forking thread's own state) "never seeded" in the child.
+void forget_own_state(ThreadState* st) {
+  if (st->in_use) {
+    // fork() from a signal handler that interrupted a draw: the draw resumes on return and
+    // still owns `remaining` and the buffer, so nothing it uses is touched; the stamp
+    // makes the next draw reseed.
+    st->generation = kGenerationNever;
+    st->seeded = 0;
+    return;
+  }
+  st->remaining = 0;
+  st->seeded = 0;
+  explicit_bzero(st->key, sizeof st->key);
+  explicit_bzero(st->buffer, sizeof st->buffer);
+}
+
+// pthread_atfork child: single-threaded; see thread_state.h.
+void after_fork_in_child() {
+  if (!SNAPSAFE_TEST_FLAG(disable_fork_handler)) {
+    ThreadState* const mine = t_state;
+    if (mine != nullptr) forget_own_state(mine);
+    if (!g_registry_skipped && g_registry != nullptr) {
+      size_t kept = 0;
+      for (const Registered& r : *g_registry) {
+        if (r.state == mine) {
+          (*g_registry)[kept++] = r;
+          continue;
+        }
+        if (*r.ctx != nullptr) keystream_free(*r.ctx);
+        *r.ctx = nullptr;
+        OPENSSL_cleanse(r.state, sizeof *r.state);
+        munmap(r.state, sizeof *r.state);
+      }
+      g_registry->resize(kept);
+      g_live_states.store(kept, std::memory_order_relaxed);
+    }
+    vdso_getrandom_forget_after_fork();
+  }
+  if (!g_registry_skipped) {
+    pthread_mutex_init(&g_registry_lock, nullptr);  // fresh: the child has one thread
+  }
+  t_holds_registry = false;
+}
+
 // Owns the thread's state; its destructor runs at thread exit.
 struct StateOwner {
   ThreadState* state = nullptr;
@@ -26,6 +122,7 @@ struct StateOwner {
   ~StateOwner() {
     t_exited = true;
     t_state = nullptr;
+    if (state != nullptr) registry_remove(state);
     if (ctx != nullptr) keystream_free(ctx);  // frees and cleanses the key schedule
     if (state != nullptr) {
       OPENSSL_cleanse(state, sizeof *state);
@@ -40,6 +137,10 @@ thread_local StateOwner t_owner;
 
 ThreadState* thread_state_create() noexcept {
   if (t_exited) return nullptr;  // a draw from a later TLS destructor: kernel serves it
+  static std::once_flag at_fork;
+  std::call_once(at_fork, [] {
+    pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+  });
   t_creating = true;
   void* map = mmap(nullptr, sizeof(ThreadState), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -51,6 +152,7 @@ ThreadState* thread_state_create() noexcept {
       madvise(map, sizeof(ThreadState), MADV_DONTDUMP);  // best effort
       state = static_cast<ThreadState*>(map);
       t_owner.state = state;
+      registry_add(state, &t_owner.ctx);
       g_live_states.fetch_add(1, std::memory_order_relaxed);
     } else {
       munmap(map, sizeof(ThreadState));

@@ -9,10 +9,18 @@
 // If the kernel refuses MADV_WIPEONFORK (older than 4.14), no state is created and the
 // thread is served from the kernel instead: never buffered without fork detection.
 //
+// Page flags alone are not enough: CRIU restores every byte of this page but not its
+// MADV_WIPEONFORK (measured: after a restore, parent and fork child printed the same
+// values). So a pthread_atfork child handler also wipes, in the child, every state of the
+// process: the forking thread's is reset to "never seeded", and every other thread's (no
+// such thread exists in the child, but its key and unread output would) is zeroized and
+// unmapped with its cipher context. A registry of live states makes them reachable.
+// Not covered: children made without fork()'s handlers (_Fork(), raw clone()) of a
+// process whose pages lost MADV_WIPEONFORK in a restore (docs/DESIGN.md).
+//
 // The state is zeroized and unmapped when the thread exits. The OpenSSL cipher context
-// (its key schedule lives in OpenSSL's heap) is held in ordinary thread-local storage:
-// after a fork the child still holds the pointer, and its first reseed re-keys that very
-// context, overwriting the parent's key schedule in the child's copy.
+// is in ordinary heap but holds no live key between steps (keystream.h: it is parked on a
+// public all-zero key); the key itself lives in the state page.
 #pragma once
 
 #include <openssl/evp.h>
@@ -28,6 +36,10 @@ inline constexpr size_t kStateBytes = 8192;  // the mapping: two pages
 inline constexpr size_t kHeaderBytes = 64;   // one cache line for the hot fields
 inline constexpr size_t kBufferBytes = kStateBytes - kHeaderBytes;
 
+// A generation no source ever reports (like kGenerationUnknown, it is reserved): a state
+// stamped with it fails the next check and reseeds.
+inline constexpr genid::Generation kGenerationNever = ~genid::Generation{0} - 1;
+
 // The fields stored on every draw (remaining, in_use) sit at page offsets 16..23, away
 // from the generation words of the mapped sources (SysGenID at offset 0, the counter file
 // at 8): a load whose page offset matches a pending store's waits on it (4K aliasing).
@@ -37,7 +49,8 @@ struct ThreadState {
   uint32_t unused;
   uint32_t remaining;            // unread bytes at the end of `buffer`; 0 = refill/reseed
   volatile uint32_t in_use;      // nonzero while a draw runs on this thread
-  unsigned char pad[kHeaderBytes - 24];
+  uint8_t key[32];               // the next step's key (keystream.h)
+  unsigned char pad[kHeaderBytes - 56];
   alignas(64) uint8_t buffer[kBufferBytes];  // keystream; consumed bytes are zero
 };
 static_assert(sizeof(ThreadState) == kStateBytes);
@@ -50,7 +63,7 @@ extern constinit thread_local ThreadState* t_state __attribute__((tls_model("ini
 // MADV_WIPEONFORK is unavailable, or the thread is exiting. Not async-signal-safe.
 ThreadState* thread_state_create() noexcept;
 
-// This thread's cipher context slot (ordinary TLS, survives fork; see top).
+// This thread's cipher context slot (ordinary TLS; see top).
 EVP_CIPHER_CTX*& thread_cipher_context() noexcept;
 
 // Whether this thread is inside thread_state_create() (a signal handler must not

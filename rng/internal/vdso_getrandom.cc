@@ -155,17 +155,30 @@ const Vdso& vdso() {
 }
 
 // One opaque state per thread, in its own mapping (a state must not straddle a page).
+// At thread exit the state is wiped and unmapped, and the thread never maps another:
+// a draw from a later thread-local or static destructor goes to the system call
+// (measured before: such draws used the unmapped state, crashed, or shared a state that
+// another thread's mapping had since reused).
 struct ThreadVdsoState {
   void* map = nullptr;
   size_t length = 0;
+  bool exited = false;
+  bool in_call = false;  // a vDSO call runs on this thread (the fork handler must wait)
   ~ThreadVdsoState() {
-    if (map != nullptr) munmap(map, length);
+    exited = true;
+    void* const old = map;
+    map = nullptr;
+    if (old != nullptr) {
+      explicit_bzero(old, length);
+      munmap(old, length);
+    }
   }
 };
 thread_local ThreadVdsoState t_vdso_state;
 
 void* thread_state() {
   if (t_vdso_state.map != nullptr) return t_vdso_state.map;
+  if (t_vdso_state.exited) return nullptr;
   const Vdso& v = vdso();
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t length = (v.params.size_of_opaque_state + page - 1) / page * page;
@@ -190,7 +203,9 @@ int vdso_getrandom(void* out, size_t size) noexcept {
   if (state == nullptr) return ENOMEM;
   auto* bytes = static_cast<unsigned char*>(out);
   while (size > 0) {
+    t_vdso_state.in_call = true;
     const ssize_t n = v.fn(bytes, size, 0, state, v.params.size_of_opaque_state);
+    t_vdso_state.in_call = false;
     if (n < 0 && n == -EINTR) continue;
     if (n <= 0) {
       std::memset(out, 0, size + static_cast<size_t>(bytes - static_cast<unsigned char*>(out)));
@@ -200,6 +215,19 @@ int vdso_getrandom(void* out, size_t size) noexcept {
     size -= static_cast<size_t>(n);
   }
   return 0;
+}
+
+void vdso_getrandom_forget_after_fork() noexcept {
+  // A zeroed state is a fresh one: the vDSO sees a generation mismatch and re-keys from
+  // the system call. Interrupted mid-call (fork from a signal handler): left alone.
+  if (t_vdso_state.map != nullptr && !t_vdso_state.in_call) {
+    explicit_bzero(t_vdso_state.map, t_vdso_state.length);
+  }
+}
+
+void* vdso_getrandom_state_for_testing(size_t* length) noexcept {
+  *length = t_vdso_state.length;
+  return t_vdso_state.map;
 }
 
 }  // namespace snapsafe::rng_internal

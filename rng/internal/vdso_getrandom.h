@@ -26,4 +26,11 @@ const std::string& vdso_getrandom_unavailable_reason();
 // unmapped at thread exit). Returns 0, or an errno (ENOSYS if unavailable).
 int vdso_getrandom(void* out, size_t size) noexcept;
 
+// pthread_atfork child: wipes the forking thread's state. MAP_DROPPABLE already gives the
+// child a zero page, but CRIU restores the mapping without that flag.
+void vdso_getrandom_forget_after_fork() noexcept;
+
+// Test-only: this thread's state mapping and its length (nullptr before first use).
+void* vdso_getrandom_state_for_testing(size_t* length) noexcept;
+
 }  // namespace snapsafe::rng_internal

@@ -1,0 +1,81 @@
+// The CPU's hardware RNG: see hardware_rng.h.
+#include "rng/internal/hardware_rng.h"
+
+#include <cstring>
+
+#include "rng/internal/test_hooks.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+namespace snapsafe::rng_internal {
+
+#if defined(__x86_64__)
+bool hardware_rng_present() noexcept {
+  static const bool has = [] {
+    unsigned int eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
+  }();
+  return has && !SNAPSAFE_TEST_FLAG(disable_hardware_rng);
+}
+
+namespace {
+
+// One healthy word, or false. `previous` is the word before it in this call (or 0).
+__attribute__((target("rdrnd"))) bool healthy_word(uint64_t previous, uint64_t* word) {
+  for (int tries = 0; tries < 10; ++tries) {
+    unsigned long long value = 0;
+    if (!_rdrand64_step(&value)) continue;
+#ifdef SNAPSAFE_TESTING
+    if (g_test_hooks.hardware_rng_value != nullptr) value = g_test_hooks.hardware_rng_value();
+#endif
+    if (value == 0 || value == ~0ull || value == previous) continue;
+    *word = value;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool hardware_rng_words(uint64_t* words, size_t count) noexcept {
+  if (!hardware_rng_present()) {
+    std::memset(words, 0, count * sizeof *words);
+    return false;
+  }
+  uint64_t previous = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (!healthy_word(previous, &words[i])) {
+      std::memset(words, 0, count * sizeof *words);
+      return false;
+    }
+    previous = words[i];
+  }
+  return true;
+}
+#else
+bool hardware_rng_present() noexcept { return false; }
+bool hardware_rng_words(uint64_t* words, size_t count) noexcept {
+  std::memset(words, 0, count * sizeof *words);
+  return false;
+}
+#endif
+
+bool hardware_rng_xor(void* out, size_t size) noexcept {
+  auto* bytes = static_cast<unsigned char*>(out);
+  uint64_t words[8];
+  while (size > 0) {
+    const size_t take = size < sizeof words ? size : sizeof words;
+    if (!hardware_rng_words(words, (take + 7) / 8)) return false;
+    const auto* mask = reinterpret_cast<const unsigned char*>(words);
+    for (size_t i = 0; i < take; ++i) bytes[i] ^= mask[i];
+    bytes += take;
+    size -= take;
+  }
+  explicit_bzero(words, sizeof words);
+  return true;
+}
+
+}  // namespace snapsafe::rng_internal

@@ -1,0 +1,34 @@
+// File: rng/internal/kernel_output.h
+//
+// Output served without the per-thread buffer: kernel-backed mode (no generation source),
+// a signal handler that interrupted a draw, a generation that cannot be read, a retired
+// source. Two rules, each from a measured failure:
+//
+//  1. Kernel-side state a restore can replay is never trusted alone. The vDSO getrandom
+//     keeps its key and batch in ordinary process memory; CRIU restores it byte for byte
+//     (without MAP_DROPPABLE) and the vDSO re-keys only when the kernel RNG's generation
+//     moves, so restored processes returned the same values (61 of 100 restores).
+//  2. A cloned kernel RNG (a VM clone with the same VMGenID GUID, or none) repeats even a
+//     fresh getrandom(2); only the CPU's hardware RNG differs per clone.
+//
+// So: with a healthy hardware RNG, output = kernel RNG (the vDSO where the kernel has it)
+// XOR hardware RNG, fresh per call: a replayed vDSO batch or a cloned kernel is masked by
+// bytes no snapshot holds, and a bad hardware RNG is masked by the kernel's. Short
+// outputs take one RDRAND per 8 bytes; longer ones an AES-256-CTR keystream under a
+// 256-bit hardware key (OpenSSL). Without a hardware RNG: the getrandom system call alone,
+// a fresh kernel read that no process restore can replay (a cloned kernel is then not
+// covered: status() says so). Fails closed: any kernel error zeroes `out`.
+#pragma once
+
+#include <cstddef>
+
+namespace snapsafe::rng_internal {
+
+// Fills `size` bytes as above; 0, or an errno with `out` zeroed.
+// `signal_safe`: the caller may be a signal handler (no vDSO, no allocation).
+int kernel_output(void* out, size_t size, bool signal_safe) noexcept;
+
+// Whether kernel_output() masks with the hardware RNG on this machine (for status()).
+bool kernel_output_uses_hardware_rng() noexcept;
+
+}  // namespace snapsafe::rng_internal
