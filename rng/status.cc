@@ -1,3 +1,5 @@
+// What protects this process: see status.h. The coverage verdicts restate the threat
+// model of docs/DESIGN.md for the sources actually watched.
 #include "rng/status.h"
 
 #include <sys/mman.h>
@@ -6,6 +8,7 @@
 
 #include "genid/select.h"
 #include "rng/internal/draw.h"
+#include "rng/internal/kernel_output.h"
 #include "rng/internal/vdso_getrandom.h"
 
 namespace snapsafe {
@@ -19,6 +22,55 @@ bool wipe_on_fork_works() {
   return ok;
 }
 
+void judge(Status* s) {
+  const bool hardware = s->hardware_rng;
+  if (s->source == SourceKind::kForkOnlyUnsafe) {
+    s->fork = {true, "MADV_WIPEONFORK and the fork handler"};
+    s->vm_clone = s->process_restore = s->cloned_kernel_rng = {
+        false, "NO: SNAPSAFE_SOURCE=fork-only-unsafe watches nothing"};
+    return;
+  }
+  if (!s->buffered) {
+    const std::string fresh =
+        hardware ? "every draw: kernel RNG XOR the CPU's RDRAND, fresh per call"
+                 : "every draw: a getrandom(2) system call, fresh per call";
+    s->fork = {true, fresh};
+    s->process_restore = {true, fresh};
+    s->vm_clone = {true, hardware ? fresh
+                                  : fresh + " (the guest kernel reseeds on VMGenID)"};
+    s->cloned_kernel_rng = {hardware,
+                            hardware ? fresh
+                                     : "NO: no hardware RNG; a cloned kernel RNG repeats"};
+    return;
+  }
+  bool vm = false, counter = false;
+  std::string counter_path;
+  for (const WatchedSource& w : s->watched) {
+    if (w.name == "counter-file") {
+      counter = true;
+      counter_path = w.path;
+    } else {
+      vm = true;
+    }
+  }
+  s->fork = {true, "MADV_WIPEONFORK and the fork handler (reseed in the child)"};
+  s->vm_clone = vm ? Coverage{true, "the VM generation source moves; every thread reseeds"}
+                   : Coverage{false, "NO: no VM source watched (only if the VM restore also "
+                                     "bumps " + counter_path + ")"};
+  s->process_restore =
+      counter ? Coverage{true, "the restore hook bumps " + counter_path}
+              : Coverage{false,
+                         "NO: a process restore moves no VM generation; bump a counter "
+                         "file (SNAPSAFE_COUNTER_FILE) from the restore hook, or use "
+                         "SNAPSAFE_SOURCE=kernel"};
+  s->cloned_kernel_rng = {false,
+                          "NO: buffered output reseeds only when a watched source moves"};
+}
+
+std::string line(const char* label, const Coverage& c) {
+  return std::string(label) + (c.covered ? "yes" : "no") + " - " + c.how + "\n";
+}
+
 }  // namespace
 
 Status status() {
@@ -27,12 +79,18 @@ Status status() {
   s.source = selection.active.kind;
   s.source_name = genid::source_name(s.source);
   s.path = selection.active.path;
-  s.buffered = s.source != SourceKind::kKernel;
+  for (const genid::OpenedSource& w : selection.watched) {
+    s.watched.push_back({genid::source_name(w.kind), w.path, genid::read_generation(w.reader)});
+  }
+  s.retired = genid::retired_reason();
+  s.buffered = s.source != SourceKind::kKernel && s.retired.empty();
   s.kernel_interface =
       rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
+  s.hardware_rng = rng_internal::kernel_output_uses_hardware_rng();
   s.snapshot_safe = s.source != SourceKind::kForkOnlyUnsafe;
   static const bool fork_detection = wipe_on_fork_works();  // a kernel property: probe once
   s.fork_detection = fork_detection;
+  judge(&s);
   s.generation = genid::read_generation();
   s.reseeds = rng_internal::reseed_count();
   s.live_thread_states = rng_internal::live_thread_states();
@@ -42,15 +100,25 @@ Status status() {
 
 std::string Status::to_string() const {
   std::ostringstream out;
-  out << "source:         " << source_name << (path.empty() ? "" : " (" + path + ")") << "\n"
-      << "mode:           "
+  out << "source:         " << source_name << (path.empty() ? "" : " (" + path + ")") << "\n";
+  for (const WatchedSource& w : watched) {
+    out << "watching:       " << w.name << " " << w.path << " (generation " << w.generation
+        << ")\n";
+  }
+  out << "mode:           "
       << (buffered ? "buffered per-thread AES-256-CTR, checked every draw"
                    : "kernel-backed: every draw from the kernel RNG")
       << "\n"
-      << "kernel RNG:     " << kernel_interface << "\n"
+      << "kernel RNG:     " << kernel_interface
+      << (hardware_rng ? ", XORed with RDRAND" : ", no hardware RNG") << "\n"
       << "snapshot safe:  " << (snapshot_safe ? "yes" : "NO (explicit fork-only opt-in)") << "\n"
       << "fork detection: " << (fork_detection ? "MADV_WIPEONFORK" : "unavailable") << "\n"
-      << "generation:     " << generation << "\n"
+      << line("covers fork:            ", fork)
+      << line("covers VM clone:        ", vm_clone)
+      << line("covers process restore: ", process_restore)
+      << line("covers cloned kernel:   ", cloned_kernel_rng);
+  if (!retired.empty()) out << "retired:        " << retired << "\n";
+  out << "generation:     " << generation << "\n"
       << "reseeds:        " << reseeds << "\n";
   for (const std::string& note : notes) out << "skipped:        " << note << "\n";
   return out.str();

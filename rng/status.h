@@ -1,8 +1,9 @@
 // File: rng/status.h
 //
-// What protects this process's random numbers right now: which generation source is
-// active, whether output is buffered, whether fork detection works, and why every other
-// source was skipped. Calling status() selects the source if no draw has yet.
+// What protects this process's random numbers right now: every watched generation
+// source, whether output is buffered, and exactly which events the process is covered
+// against, each with the mechanism or the reason it is not. Calling status() selects the
+// sources if no draw has yet.
 //
 // Example:
 //   std::cout << snapsafe::status().to_string();
@@ -18,19 +19,39 @@ namespace snapsafe {
 
 using genid::SourceKind;
 
+// One event that can duplicate this process's memory, and whether draws stay unique
+// across it.
+struct Coverage {
+  bool covered;     // draws after the event differ between the copies
+  std::string how;  // the mechanism, or why not and what to change
+};
+
+struct WatchedSource {
+  std::string name;     // "vmclock", "sysgenid-mmap", "sysgenid-syscall", "counter-file"
+  std::string path;     // the device or file it reads
+  uint64_t generation;  // as it reads now
+};
+
 struct Status {
-  SourceKind source;            // the active generation source
+  SourceKind source;            // the first watched source, or kKernel / kForkOnlyUnsafe
   std::string source_name;      // its stable name: "sysgenid-mmap", "kernel", ...
   std::string path;             // the device or file it reads ("" for kernel modes)
-  bool buffered;                // false: every draw is served by getrandom
-  std::string kernel_interface;  // how the kernel RNG is reached: "vDSO getrandom" or
-                                 // "getrandom syscall" (seeds, kernel-backed draws)
+  std::vector<WatchedSource> watched;  // every source checked on every draw
+  bool buffered;                // false: every draw is served by the kernel
+  std::string kernel_interface;  // "vDSO getrandom" or "getrandom syscall"
+  bool hardware_rng;            // kernel-served output is XORed with RDRAND
   bool snapshot_safe;           // false only for SNAPSAFE_SOURCE=fork-only-unsafe
   bool fork_detection;          // MADV_WIPEONFORK works on this kernel
-  uint64_t generation;          // the generation as the source reads it now
+  Coverage fork;                // fork(), including after a process restore
+  Coverage vm_clone;            // a VM restored or cloned with a new VMGenID
+  Coverage process_restore;     // a process restored by CRIU, runc/podman, SnapStart
+  Coverage cloned_kernel_rng;   // a VM clone whose kernel RNG was not told (same GUID,
+                                // no VMGenID, or before the kernel handles it)
+  std::string retired;          // why buffering stopped mid-run ("" if it did not)
+  uint64_t generation;          // the generation as the draw reads it now
   uint64_t reseeds;             // reseeds so far, all threads
   uint64_t live_thread_states;  // threads holding a generator state
-  std::vector<std::string> notes;  // why each other source is not active
+  std::vector<std::string> notes;  // why each other source is not watched
 
   // A multi-line human-readable report.
   std::string to_string() const;

@@ -30,6 +30,8 @@ struct TestHooks {
   bool keep_key_in_cipher = false;    // negative control: the cipher context keeps the
                                       // next key between steps (heap, not wiped on fork)
   bool disable_fork_handler = false;  // negative control: no pthread_atfork wipe
+  bool disable_teardown_guard = false;  // negative control: the vDSO state is unmapped at
+                                        // thread exit but still used afterwards
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \

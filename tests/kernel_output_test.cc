@@ -1,0 +1,136 @@
+// Output served without the buffer (rng/internal/kernel_output.h), against the two
+// failures measured on real restores and clones, each with its negative control:
+//  - a replayed vDSO getrandom state (CRIU restores it byte for byte): simulated by
+//    copying the state away and back; unmasked, the vDSO returns the same bytes again;
+//  - a cloned kernel RNG (same VMGenID GUID, or none): simulated by a kernel that returns
+//    the same bytes on every read; only the hardware RNG tells the draws apart.
+// And the hardware RNG's health checks.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "rng/fill.h"
+#include "rng/internal/hardware_rng.h"
+#include "rng/internal/test_hooks.h"
+#include "rng/internal/vdso_getrandom.h"
+#include "rng/status.h"
+#include "tests/test_util.h"
+
+namespace snapsafe {
+namespace {
+
+using testing::Bytes;
+
+class KernelOutput : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::use_source({{"SNAPSAFE_SOURCE", "kernel"}}); }
+  void TearDown() override { rng_internal::g_test_hooks = {}; }
+};
+
+Bytes draw(size_t size) {
+  Bytes bytes(size);
+  fill(bytes.data(), bytes.size());
+  return bytes;
+}
+
+// Draws 16 bytes, puts this thread's vDSO state back as it was before, draws again:
+// what a process restored twice from one image does. Returns whether both draws match.
+bool replayed_vdso_state_repeats() {
+  bool repeated = false;
+  testing::on_new_thread([&] {
+    draw(16);  // the thread's vDSO state now exists
+    size_t length = 0;
+    void* state = rng_internal::vdso_getrandom_state_for_testing(&length);
+    ASSERT_NE(state, nullptr);
+    const Bytes saved(static_cast<uint8_t*>(state), static_cast<uint8_t*>(state) + length);
+    const Bytes first = draw(16);
+    std::memcpy(state, saved.data(), length);  // the restore
+    repeated = draw(16) == first;
+  });
+  return repeated;
+}
+
+TEST_F(KernelOutput, AReplayedVdsoStateIsMaskedByTheHardwareRng) {
+  if (!rng_internal::vdso_getrandom_available()) GTEST_SKIP() << "no vDSO getrandom";
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  EXPECT_FALSE(replayed_vdso_state_repeats());
+}
+
+TEST_F(KernelOutput, WithoutAHardwareRngTheVdsoIsNeverUsed) {
+  if (!rng_internal::vdso_getrandom_available()) GTEST_SKIP() << "no vDSO getrandom";
+  rng_internal::g_test_hooks.disable_hardware_rng = true;
+  testing::on_new_thread([] {
+    EXPECT_NE(draw(16), draw(16));
+    size_t length = 0;
+    EXPECT_EQ(rng_internal::vdso_getrandom_state_for_testing(&length), nullptr)
+        << "no replayable state: every draw is a getrandom(2) system call";
+  });
+}
+
+TEST_F(KernelOutput, NegativeControlTheVdsoAloneReplays) {
+  if (!rng_internal::vdso_getrandom_available()) GTEST_SKIP() << "no vDSO getrandom";
+  rng_internal::g_test_hooks.unmasked_vdso_output = true;
+  // The kernel may reseed (and so re-key the vDSO) between the two draws: rare, retried.
+  bool repeated = false;
+  for (int attempt = 0; attempt < 3 && !repeated; ++attempt) repeated = replayed_vdso_state_repeats();
+  EXPECT_TRUE(repeated);
+}
+
+// Distinct values among `count` draws of `size` bytes from a kernel RNG that repeats.
+size_t distinct_draws_from_a_cloned_kernel(size_t count, size_t size) {
+  rng_internal::g_test_hooks.cloned_kernel = true;
+  std::set<Bytes> seen;
+  for (size_t i = 0; i < count; ++i) seen.insert(draw(size));
+  return seen.size();
+}
+
+TEST_F(KernelOutput, ACloneOfTheKernelRngIsMaskedByTheHardwareRng) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  EXPECT_EQ(distinct_draws_from_a_cloned_kernel(64, 16), 64u);
+  EXPECT_EQ(distinct_draws_from_a_cloned_kernel(8, 4096), 8u);  // the keystream mask
+  EXPECT_EQ(distinct_draws_from_a_cloned_kernel(8, 65), 8u);
+  EXPECT_TRUE(status().cloned_kernel_rng.covered) << status().to_string();
+}
+
+TEST_F(KernelOutput, NegativeControlWithoutAHardwareRngACloneRepeats) {
+  rng_internal::g_test_hooks.disable_hardware_rng = true;
+  EXPECT_EQ(distinct_draws_from_a_cloned_kernel(64, 16), 1u);
+  EXPECT_FALSE(status().cloned_kernel_rng.covered) << "status must say so";
+}
+
+// Health checks: each bad pattern is refused, so the output falls back to the kernel.
+uint64_t g_next_value = 0;
+uint64_t g_step = 0;
+uint64_t scripted_value() { return g_next_value += g_step; }
+
+bool hardware_words_accepted(uint64_t start, uint64_t step) {
+  g_next_value = start - step;
+  g_step = step;
+  rng_internal::g_test_hooks.hardware_rng_value = &scripted_value;
+  uint64_t words[4];
+  const bool ok = rng_internal::hardware_rng_words(words, 4);
+  rng_internal::g_test_hooks.hardware_rng_value = nullptr;
+  return ok;
+}
+
+TEST_F(KernelOutput, TheHardwareRngIsHealthChecked) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  EXPECT_TRUE(hardware_words_accepted(0x0123456789abcdefu, 0x1111));  // changing values
+  EXPECT_FALSE(hardware_words_accepted(0x0123456789abcdefu, 0));       // stuck
+  EXPECT_FALSE(hardware_words_accepted(~uint64_t{0}, 0));              // all ones (AMD)
+  EXPECT_FALSE(hardware_words_accepted(0, 0));                         // all zeros
+}
+
+TEST_F(KernelOutput, AFailingHardwareRngFallsBackToAFreshKernelRead) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  g_next_value = 7;
+  g_step = 0;  // stuck: refused
+  rng_internal::g_test_hooks.hardware_rng_value = &scripted_value;
+  std::set<Bytes> seen;
+  for (int i = 0; i < 32; ++i) seen.insert(draw(16));
+  EXPECT_EQ(seen.size(), 32u);  // the system call still serves distinct output
+}
+
+}  // namespace
+}  // namespace snapsafe

@@ -1,0 +1,84 @@
+// Draws from thread-local destructors that run after the library's own per-thread
+// teardown, in kernel-backed mode: measured before the fix, such draws used the thread's
+// unmapped vDSO getrandom state (SIGSEGV), or a state another thread had since mapped at
+// the same address (repeated and all-zero values returned as success). Each case runs in
+// a child process so a crash is a result, not the end of the test. The vDSO is used
+// unmasked here (test hook) so the hazard is visible whatever the CPU.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "rng/fill.h"
+#include "rng/internal/test_hooks.h"
+#include "rng/internal/vdso_getrandom.h"
+#include "tests/test_util.h"
+
+namespace snapsafe {
+namespace {
+
+std::mutex g_lock;
+std::vector<uint64_t> g_values;
+
+// Constructed before the thread's first draw, so destroyed after the library's state.
+struct DrawsAtExit {
+  bool armed = false;
+  ~DrawsAtExit() {
+    if (!armed) return;
+    for (int i = 0; i < 200; ++i) {
+      const uint64_t value = random_u64();
+      std::lock_guard<std::mutex> lock(g_lock);
+      g_values.push_back(value);
+    }
+  }
+};
+thread_local DrawsAtExit t_draws_at_exit;
+
+// Exit status of a child whose threads draw at exit: 0 all values distinct and nonzero,
+// 1 repeated or zero values, or the signal that killed it (+128).
+int child_drawing_at_thread_exit(int threads) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (int t = 0; t < threads; ++t) {
+      std::thread([] {
+        t_draws_at_exit.armed = true;
+        random_u64();  // the vDSO state is created now, after t_draws_at_exit
+      }).join();
+    }
+    std::set<uint64_t> distinct(g_values.begin(), g_values.end());
+    const bool ok = distinct.size() == g_values.size() && distinct.count(0) == 0 &&
+                    g_values.size() == static_cast<size_t>(200 * threads);
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class Teardown : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!rng_internal::vdso_getrandom_available()) GTEST_SKIP() << "no vDSO getrandom";
+    testing::use_source({{"SNAPSAFE_SOURCE", "kernel"}});
+    rng_internal::g_test_hooks.unmasked_vdso_output = true;
+  }
+  void TearDown() override { rng_internal::g_test_hooks = {}; }
+};
+
+TEST_F(Teardown, DrawsAfterTheThreadsStateIsGoneUseTheSystemCall) {
+  EXPECT_EQ(child_drawing_at_thread_exit(1), 0);
+  EXPECT_EQ(child_drawing_at_thread_exit(8), 0);
+}
+
+TEST_F(Teardown, NegativeControlWithoutTheGuardTheUnmappedStateIsUsed) {
+  rng_internal::g_test_hooks.disable_teardown_guard = true;
+  EXPECT_NE(child_drawing_at_thread_exit(1), 0);
+}
+
+}  // namespace
+}  // namespace snapsafe
