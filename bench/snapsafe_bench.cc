@@ -358,7 +358,7 @@ void bm_component_derive_seed(benchmark::State& state) {
 }
 
 // A step's fixed cost: key the context, stream the next key, park the context on the
-// zero key (keystream.h); and a reseed's counter restart.
+// zero key (keystream.h).
 void bm_component_step_fixed(benchmark::State& state) {
   uint8_t key[32] = {1};
   EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
@@ -367,15 +367,6 @@ void bm_component_step_fixed(benchmark::State& state) {
   for (auto _ : state) {
     if (!rng_internal::keystream_step(ctx, key, none, 0)) die("keystream_step");
     benchmark::DoNotOptimize(key);
-  }
-  rng_internal::keystream_free(ctx);
-}
-
-void bm_component_restart(benchmark::State& state) {
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  if (ctx == nullptr) die("keystream_new");
-  for (auto _ : state) {
-    if (!rng_internal::keystream_restart(ctx)) die("keystream_restart");
   }
   rng_internal::keystream_free(ctx);
 }
@@ -522,7 +513,6 @@ void register_benchmarks() {
   // What a reseed is made of.
   add("component/derive_seed", bm_component_derive_seed);
   add("component/step_fixed", bm_component_step_fixed);
-  add("component/restart", bm_component_restart);
   add("component/refill_8128", bm_component_refill);
   add("component/cleanse_8128", bm_component_cleanse);
 #if defined(__x86_64__)

@@ -165,6 +165,8 @@ def main():
         "keystream_gbps": gbps("keystream/aes256ctr_16k", 16384),
         "check_mmap_ns": t("u64/snapsafe_draw_sysgenid_mmap") - t("u64/snapsafe_nocheck"),
         "check_syscall_ns": t("u64/snapsafe_draw_sysgenid_syscall") - t("u64/snapsafe_nocheck"),
+        "kernel_fill16_ns": t("fill16/snapsafe_kernel"),
+        "getrandom32_syscall_ns": t("fill32/getrandom"),
         "reseed_p50_us": latency["reseed"]["p50_us"],
         "reseed_p99_us": latency["reseed"]["p99_us"],
         "threads2_speedup": ips("u64_threads/snapsafe_sysgenid_mmap/threads:2")
@@ -210,6 +212,11 @@ def main():
                "median us from a generation bump to the next u64 draw's completion"),
         target("reseed_p99_us", keys["reseed_p99_us"], "<=", 10.0,
                "99th percentile of the same"),
+        target("kernel_fill16_vs_vdso16", keys["kernel_fill16_ns"] / keys["vdso16_ns"], "<=",
+               3.0, "kernel-backed 16-byte draw (kernel RNG XOR RDRAND) / vDSO getrandom(16)"),
+        target("reseed_p50_vs_getrandom32",
+               keys["reseed_p50_us"] * 1000 / keys["getrandom32_syscall_ns"], "<=", 2.0,
+               "median reseed after a bump / one getrandom(32) system call"),
         target("threads2_speedup", keys["threads2_speedup"], ">=", 1.9,
                "u64 throughput, 2 threads / 1 thread"),
     ]

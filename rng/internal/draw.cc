@@ -60,9 +60,9 @@ int reseed(ThreadState* st, genid::Generation generation) {
   if (const int error = derive_seed(generation, st->key)) return error;
   EVP_CIPHER_CTX*& ctx = thread_cipher_context();
   if (ctx == nullptr) ctx = keystream_new();
-  if (ctx == nullptr || !keystream_restart(ctx) ||
-      !keystream_step(ctx, st->key, st->buffer + (kBufferBytes - kFirstRefillBytes),
-                      kFirstRefillBytes)) {
+  if (ctx == nullptr ||
+      !keystream_reseed_step(ctx, st->key, st->buffer + (kBufferBytes - kFirstRefillBytes),
+                             kFirstRefillBytes)) {
     return EIO;
   }
   st->remaining = kFirstRefillBytes;

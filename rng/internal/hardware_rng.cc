@@ -57,6 +57,9 @@ bool hardware_rng_words(uint64_t* words, size_t count) noexcept {
 }
 #else
 bool hardware_rng_present() noexcept { return false; }
+namespace {
+bool healthy_word(uint64_t, uint64_t*) { return false; }
+}  // namespace
 bool hardware_rng_words(uint64_t* words, size_t count) noexcept {
   std::memset(words, 0, count * sizeof *words);
   return false;
@@ -64,17 +67,20 @@ bool hardware_rng_words(uint64_t* words, size_t count) noexcept {
 #endif
 
 bool hardware_rng_xor(void* out, size_t size) noexcept {
+  if (!hardware_rng_present()) return false;
   auto* bytes = static_cast<unsigned char*>(out);
-  uint64_t words[8];
-  while (size > 0) {
-    const size_t take = size < sizeof words ? size : sizeof words;
-    if (!hardware_rng_words(words, (take + 7) / 8)) return false;
-    const auto* mask = reinterpret_cast<const unsigned char*>(words);
-    for (size_t i = 0; i < take; ++i) bytes[i] ^= mask[i];
-    bytes += take;
-    size -= take;
+  uint64_t previous = 0, word = 0, mixed;
+  for (size_t done = 0; done < size; done += sizeof word) {
+    if (!healthy_word(previous, &word)) return false;
+    const size_t take = size - done < sizeof word ? size - done : sizeof word;
+    mixed = 0;
+    std::memcpy(&mixed, bytes + done, take);
+    mixed ^= word;
+    std::memcpy(bytes + done, &mixed, take);
+    previous = word;
   }
-  explicit_bzero(words, sizeof words);
+  explicit_bzero(&word, sizeof word);
+  explicit_bzero(&previous, sizeof previous);
   return true;
 }
 

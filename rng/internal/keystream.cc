@@ -63,10 +63,6 @@ EVP_CIPHER_CTX* keystream_new() noexcept {
   return ctx;
 }
 
-bool keystream_restart(EVP_CIPHER_CTX* ctx) noexcept {
-  return EVP_EncryptInit_ex2(ctx, nullptr, kZeros, kZeroIv, nullptr) == 1;
-}
-
 bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
                          size_t size, const uint8_t next_key[kKeyBytes]) noexcept {
   if (size % kBlockBytes != 0 || !rekey_continuing(ctx, key) || !stream(ctx, out, size)) {
@@ -80,12 +76,15 @@ bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* o
   return true;
 }
 
-// A step is a bulk step whose next key is the first 32 bytes of its own keystream.
-bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                    size_t size) noexcept {
+namespace {
+
+// A step from the context as `key_context` left it keyed: the next key, then the output,
+// then the context is parked.
+bool step_keyed(bool keyed, EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
+                size_t size) {
   uint8_t next_key[kKeyBytes];  // K's first two blocks
-  const bool ok = rekey_continuing(ctx, key) && stream(ctx, next_key, sizeof next_key) &&
-                  stream(ctx, out, size) && size % kBlockBytes == 0;
+  const bool ok = keyed && size % kBlockBytes == 0 && stream(ctx, next_key, sizeof next_key) &&
+                  stream(ctx, out, size);
   if (ok) std::memcpy(key, next_key, kKeyBytes);
   OPENSSL_cleanse(next_key, sizeof next_key);
   if (!ok) {
@@ -96,6 +95,19 @@ bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
     return fail(key, out, size);
   }
   return true;
+}
+
+}  // namespace
+
+bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
+                    size_t size) noexcept {
+  return step_keyed(rekey_continuing(ctx, key), ctx, key, out, size);
+}
+
+bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
+                           size_t size) noexcept {
+  const bool keyed = EVP_EncryptInit_ex2(ctx, nullptr, key, kZeroIv, nullptr) == 1;
+  return step_keyed(keyed, ctx, key, out, size);
 }
 
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept { EVP_CIPHER_CTX_free(ctx); }

@@ -45,8 +45,10 @@ inline constexpr size_t kBlockBytes = 16;
 // A context parked on the all-zero key with counter 0, or nullptr if OpenSSL fails.
 EVP_CIPHER_CTX* keystream_new() noexcept;
 
-// Sets the counter back to 0 and parks the context (a reseed). False if OpenSSL fails.
-bool keystream_restart(EVP_CIPHER_CTX* ctx) noexcept;
+// The first step after a reseed: as keystream_step, with the counter set back to 0
+// (one key schedule: the counter is reset by the same EVP call that sets the key).
+bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
+                           size_t size) noexcept;
 
 // One step of the construction with the key in `key` (replaced by the next key): writes
 // `size` output bytes to `out` (contents on entry irrelevant; size a multiple of 16).

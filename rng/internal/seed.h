@@ -3,9 +3,9 @@
 // The one reseed function: derives a fresh 32-byte key for a thread state. Its inputs
 // can grow without touching the draw path.
 //
-//   key = SHA-256( "snapsafe seed v1" || getrandom(32) (the system call: a fresh kernel
-//                  read, never the vDSO's replayable state) || RDRAND (32, if the CPU has
-//                  it and it passes its health checks) || CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, TSC ||
+//   key = SHA-256( "ssseed/2" || getrandom(32) (the system call: a fresh kernel read,
+//                  never the vDSO's replayable state) || RDRAND (16 bytes, if the CPU has
+//                  it and it passes its health checks) || CLOCK_REALTIME, CLOCK_MONOTONIC, TSC ||
 //                  generation || thread || process-wide reseed counter )
 //
 // getrandom's 32 bytes are mandatory: if the kernel refuses, derive_seed fails and the
