@@ -9,6 +9,7 @@
 #include "genid/select.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/kernel_output.h"
+#include "rng/internal/thread_state.h"
 #include "rng/internal/vdso_getrandom.h"
 
 namespace snapsafe {
@@ -83,7 +84,8 @@ Status status() {
     s.watched.push_back({genid::source_name(w.kind), w.path, genid::read_generation(w.reader)});
   }
   s.retired = genid::retired_reason();
-  s.buffered = s.source != SourceKind::kKernel && s.retired.empty();
+  s.buffered = s.source != SourceKind::kKernel && s.retired.empty() &&
+               !rng_internal::thread_states_unavailable();
   s.kernel_interface =
       rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
   s.hardware_rng = rng_internal::kernel_output_uses_hardware_rng();

@@ -20,6 +20,7 @@
 #include "rng/internal/draw.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/thread_state.h"
+#include "rng/status.h"
 #include "tests/test_util.h"
 
 namespace snapsafe {
@@ -156,6 +157,25 @@ TEST_F(Fork, TheCipherContextHoldsNoLiveKey) {
 TEST_F(Fork, NegativeControlAKeptKeyPredictsTheParent) {
   rng_internal::g_test_hooks.keep_key_in_cipher = true;
   EXPECT_TRUE(child_predicts_parent_from_cipher_context());
+}
+
+// A kernel without MADV_WIPEONFORK (before 4.14): no state is ever buffered, every draw is
+// served by the kernel, status() says so, and no thread retries the mapping.
+TEST_F(Fork, WithoutWipeOnForkNothingIsBuffered) {
+  rng_internal::g_test_hooks.refuse_wipe_on_fork = true;
+  testing::on_new_thread([] {
+    fill(Bytes(16).data(), 16);
+    EXPECT_EQ(rng_internal::t_state, nullptr);
+  });
+  EXPECT_TRUE(rng_internal::thread_states_unavailable());
+  EXPECT_FALSE(status().buffered) << status().to_string();
+  rng_internal::g_test_hooks.refuse_wipe_on_fork = false;  // the refusal is remembered
+  testing::on_new_thread([] {
+    fill(Bytes(16).data(), 16);
+    EXPECT_EQ(rng_internal::t_state, nullptr);
+  });
+  EXPECT_EQ(shared_blocks_after_fork(), 0u);
+  rng_internal::reset_wipe_on_fork_refusal_for_testing();
 }
 
 }  // namespace

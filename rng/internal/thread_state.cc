@@ -21,6 +21,8 @@ constinit thread_local ThreadState* t_state __attribute__((tls_model("initial-ex
 namespace {
 
 std::atomic<uint64_t> g_live_states{0};
+// The kernel refused MADV_WIPEONFORK once: it will again, so no thread tries any more.
+std::atomic<bool> g_wipe_on_fork_refused{false};
 thread_local bool t_creating = false;
 thread_local bool t_exited = false;
 
@@ -137,6 +139,7 @@ thread_local StateOwner t_owner;
 
 ThreadState* thread_state_create() noexcept {
   if (t_exited) return nullptr;  // a draw from a later TLS destructor: kernel serves it
+  if (g_wipe_on_fork_refused.load(std::memory_order_relaxed)) return nullptr;
   static std::once_flag at_fork;
   std::call_once(at_fork, [] {
     pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
@@ -146,8 +149,10 @@ ThreadState* thread_state_create() noexcept {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ThreadState* state = nullptr;
   if (map != MAP_FAILED) {
-    const bool wiped = SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) ||
-                       madvise(map, sizeof(ThreadState), MADV_WIPEONFORK) == 0;
+    const bool wiped =
+        SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) ||
+        (!SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork) &&
+         madvise(map, sizeof(ThreadState), MADV_WIPEONFORK) == 0);
     if (wiped) {
       madvise(map, sizeof(ThreadState), MADV_DONTDUMP);  // best effort
       state = static_cast<ThreadState*>(map);
@@ -156,6 +161,7 @@ ThreadState* thread_state_create() noexcept {
       g_live_states.fetch_add(1, std::memory_order_relaxed);
     } else {
       munmap(map, sizeof(ThreadState));
+      g_wipe_on_fork_refused.store(true, std::memory_order_relaxed);
     }
   }
   t_state = state;
@@ -166,6 +172,12 @@ ThreadState* thread_state_create() noexcept {
 EVP_CIPHER_CTX*& thread_cipher_context() noexcept { return t_owner.ctx; }
 
 bool thread_state_creating() noexcept { return t_creating; }
+
+bool thread_states_unavailable() noexcept {
+  return g_wipe_on_fork_refused.load(std::memory_order_relaxed);
+}
+
+void reset_wipe_on_fork_refusal_for_testing() noexcept { g_wipe_on_fork_refused = false; }
 
 uint64_t live_thread_states() noexcept {
   return g_live_states.load(std::memory_order_relaxed);
