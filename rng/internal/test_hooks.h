@@ -21,6 +21,8 @@ struct TestHooks {
   bool disable_signal_guard = false; // negative control: no in_use re-entry guard
   bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
   bool refuse_wipe_on_fork = false;  // the kernel "refuses" MADV_WIPEONFORK (pre-4.14)
+  bool disable_state_pool = false;   // exited threads' states are unmapped, not reused
+  bool pool_without_wipe = false;    // negative control: a pooled state keeps its bytes
   const uint8_t* injected_seed = nullptr;  // 32 bytes: derive_seed returns exactly these
   bool disable_hardware_rng = false;  // the CPU "has no" RDRAND
   uint64_t (*hardware_rng_value)() = nullptr;  // replaces each RDRAND value (health tests)
