@@ -148,6 +148,7 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
       break;
     }
     if (result != 0) return fail(st, out, size, result);  // nothing of this state is reused
+    SNAPSAFE_TEST_HOOK(after_slow_produce);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (genid::read_generation() == generation || SNAPSAFE_TEST_FLAG(disable_recheck)) {
       release(st);
