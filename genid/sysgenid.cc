@@ -62,8 +62,18 @@ std::string describe(const std::string& path, const char* what) {
   return path + ": " + what + ": " + std::strerror(errno);
 }
 
-// Opens the device (or stand-in) once; shared by both modes.
-bool open_device(const std::string& path, std::string* error) {
+// A descriptor opened and checked, not yet the process's.
+struct Opened {
+  int fd = -1;
+  int flags = 0;
+  bool is_file = false;
+};
+
+// Opens the device (or stand-in); shared by both modes. A previous descriptor (test
+// re-init) is closed first: whatever happens next, at most the new one stays open.
+bool open_device(const std::string& path, Opened* opened, std::string* error) {
+  if (g_fd >= 0) close(g_fd);
+  g_fd = -1;
   int flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
   int fd = open(path.c_str(), flags);
   if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
@@ -85,15 +95,21 @@ bool open_device(const std::string& path, std::string* error) {
     close(fd);
     return false;
   }
-  if (g_fd >= 0) close(g_fd);  // test re-init
-  g_fd = fd;
-  g_open_flags = flags;
+  opened->fd = fd;
+  opened->flags = flags;
+  opened->is_file = S_ISREG(st.st_mode);
+  return true;
+}
+
+// Makes `opened` the process's descriptor, once the mode's own checks passed.
+void install(const std::string& path, const Opened& opened) {
+  g_fd = opened.fd;
+  g_open_flags = opened.flags;
   g_path = path;
-  g_fd_is_file = S_ISREG(st.st_mode);
+  g_fd_is_file = opened.is_file;
   g_acknowledged.store(kValueAtOpen);
   static std::once_flag at_fork;
   std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, &reopen_in_child); });
-  return true;
 }
 
 Generation read_by_syscall() {
@@ -128,12 +144,15 @@ void acknowledge(Generation generation) {
 
 OpenResult open_sysgenid_mmap(const std::string& path) {
   OpenResult result;
-  if (!open_device(path, &result.error)) return result;
-  void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, g_fd, 0);
+  Opened opened;
+  if (!open_device(path, &opened, &result.error)) return result;
+  void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, opened.fd, 0);
   if (page == MAP_FAILED) {
     result.error = describe(path, "mmap");
+    close(opened.fd);
     return result;
   }
+  install(path, opened);
   Reader reader;
   reader.word = static_cast<const uint64_t*>(page);  // the u32 and its 4 neighbours
   return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge);
@@ -141,11 +160,17 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
 
 OpenResult open_sysgenid_syscall(const std::string& path) {
   OpenResult result;
-  if (!open_device(path, &result.error)) return result;
-  if (read_by_syscall() == kGenerationUnknown) {
-    result.error = describe(path, "read");
+  Opened opened;
+  if (!open_device(path, &opened, &result.error)) return result;
+  uint32_t value;  // the first read: a value, or (the device, freshly opened) EAGAIN
+  const ssize_t n = opened.is_file ? pread(opened.fd, &value, sizeof value, 0)
+                                   : read(opened.fd, &value, sizeof value);
+  if (n != sizeof value && !(n < 0 && errno == EAGAIN && !opened.is_file)) {
+    result.error = n < 0 ? describe(path, "read") : path + ": read: short read";
+    close(opened.fd);
     return result;
   }
+  install(path, opened);
   Reader reader;
   reader.call = &read_by_syscall;
   return opened_source(SourceKind::kSysgenidSyscall, path, reader, &acknowledge);

@@ -148,5 +148,55 @@ TEST_P(BothModes, SeesEveryChangeAcknowledgesItAndNeverTracks) {
 INSTANTIATE_TEST_SUITE_P(Modes, BothModes, ::testing::Values("mmap", "syscall"),
                          [](const auto& info) { return std::string(info.param); });
 
+// ---------------------------------------------------------------------------------------
+// Bug 4: descriptor leaks when opening fails half-way.
+
+int open_descriptors() {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+  closedir(dir);
+  return count;
+}
+
+// Descriptors of this process that are open on the fake device.
+int device_descriptors() {
+  int count = 0;
+  for (int fd = 0; fd < fake::kMaxDescriptors; ++fd) count += fake::description(fd) >= 0;
+  return count;
+}
+
+// Opening fails half-way (`fail` arms the fake), twice: each attempt leaves nothing open.
+// Without the fix: one more descriptor on the device after each failed attempt (the first
+// attempt also closed the previous descriptor, which hid the leak from a plain count), and
+// the process kept a descriptor (and a fork handler re-opening it) for a source it dropped.
+void expect_failed_open_leaves_nothing(const char* mode, const std::function<void()>& fail,
+                                       const std::string& note) {
+  use_fake(mode);  // a working source first
+  ASSERT_EQ(device_descriptors(), 1);
+  fail();
+  use_fake(mode);
+  EXPECT_EQ(status().source, SourceKind::kKernel);
+  EXPECT_NE(status().to_string().find(note), std::string::npos) << status().to_string();
+  const int all = open_descriptors();
+  EXPECT_EQ(device_descriptors(), 0);
+  EXPECT_EQ(our_fd(), -1);
+  fail();
+  use_fake(mode);
+  EXPECT_EQ(status().source, SourceKind::kKernel);
+  EXPECT_EQ(open_descriptors(), all);
+  EXPECT_EQ(device_descriptors(), 0);
+}
+
+TEST_F(SysgenidDevice, FailedMmapLeavesNoDescriptor) {
+  expect_failed_open_leaves_nothing(
+      "mmap", [] { fake::hooks().fail_next_mmap = ENODEV; }, "mmap: No such device");
+}
+
+TEST_F(SysgenidDevice, FailedFirstReadLeavesNoDescriptor) {
+  expect_failed_open_leaves_nothing(
+      "syscall", [] { fake::hooks().fail_next_read = EIO; }, "read: Input/output error");
+}
+
 }  // namespace
 }  // namespace snapsafe
