@@ -44,6 +44,22 @@ std::atomic<Generation> g_acknowledged{kValueAtOpen};
 // Serialises acknowledgements; a plain flag so that a fork child can reset it.
 std::atomic<bool> g_ack_busy{false};
 
+// read(), pread() and write() are cancellation points, and the draw that calls us is
+// noexcept: a pthread_cancel() acting inside them would unwind into std::terminate(). So
+// every syscall here runs with cancellation disabled (measured: ~7-10 ns per pair of
+// pthread_setcancelstate calls, next to ~250 ns for the read()); a pending cancellation
+// acts at the thread's next cancellation point outside the library.
+class NoCancel {
+ public:
+  NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+  ~NoCancel() { pthread_setcancelstate(old_, nullptr); }
+  NoCancel(const NoCancel&) = delete;
+  NoCancel& operator=(const NoCancel&) = delete;
+
+ private:
+  int old_;
+};
+
 // pthread_atfork child handler: async-signal-safe calls only.
 void reopen_in_child() {
   g_ack_busy.store(false);
@@ -113,6 +129,7 @@ void install(const std::string& path, const Opened& opened) {
 }
 
 Generation read_by_syscall() {
+  NoCancel no_cancel;
   uint32_t value;
   ssize_t n = g_fd_is_file ? pread(g_fd, &value, sizeof value, 0)
                            : read(g_fd, &value, sizeof value);
@@ -128,6 +145,7 @@ static_assert(std::endian::native == std::endian::little,
 void acknowledge(Generation generation) {
   if (g_fd_is_file || generation == kGenerationUnknown) return;
   if (g_acknowledged.load(std::memory_order_relaxed) == generation) return;
+  NoCancel no_cancel;
   while (g_ack_busy.exchange(true, std::memory_order_acquire)) sched_yield();
   const Generation previous = g_acknowledged.load(std::memory_order_relaxed);
   if (previous != generation) {

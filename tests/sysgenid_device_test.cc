@@ -198,5 +198,78 @@ TEST_F(SysgenidDevice, FailedFirstReadLeavesNoDescriptor) {
       "syscall", [] { fake::hooks().fail_next_read = EIO; }, "read: Input/output error");
 }
 
+// ---------------------------------------------------------------------------------------
+// Bug 5: pthread_cancel while the library is inside read()/write() (cancellation points).
+// Run in a fork child: without the fix the cancellation unwinds through the noexcept draw
+// and std::terminate() aborts the process (the child died of SIGABRT, signal 6).
+
+void stop_at_gate_before_write(int, uint32_t) { g_gate.pass(); }
+void stop_at_gate_before_read(int) { g_gate.pass(); }
+
+struct CancelResult {
+  bool draw_returned = false;
+  void* exit_value = nullptr;
+};
+
+// A thread seeds its state, then draws again and is stopped at the gate (a hook inside
+// read() or write()), where it is cancelled; then the gate opens.
+CancelResult cancel_inside_draw(bool in_write) {
+  CancelResult result;
+  std::atomic<int> phase{0};
+  struct Args {
+    std::atomic<int>* phase;
+    CancelResult* result;
+  } args{&phase, &result};
+  pthread_t thread;
+  pthread_create(
+      &thread, nullptr,
+      [](void* p) -> void* {
+        auto* a = static_cast<Args*>(p);
+        (void)random_u64();  // seeded and acknowledged
+        *a->phase = 1;
+        while (a->phase->load() != 2) sched_yield();
+        (void)random_u64();  // stopped inside read() or write(), and cancelled there
+        a->result->draw_returned = true;
+        pthread_testcancel();  // the pending cancellation acts here, outside the library
+        return nullptr;
+      },
+      &args);
+  while (phase.load() != 1) sched_yield();
+  if (in_write) {
+    fake::bump();  // the second draw reseeds and acknowledges
+    fake::hooks().before_write = &stop_at_gate_before_write;
+  } else {
+    fake::hooks().before_read = &stop_at_gate_before_read;
+  }
+  phase = 2;
+  while (g_gate.arrived.load() == 0) sched_yield();
+  pthread_cancel(thread);
+  fake::hooks().before_read = nullptr;
+  fake::hooks().before_write = nullptr;
+  g_gate.open = true;
+  pthread_join(thread, &result.exit_value);
+  return result;
+}
+
+// In the child: cancel a thread inside the check's read() (or the acknowledgement's
+// write()), then check that the library still works: draws, sees a change, acknowledges.
+void expect_cancel_is_harmless(bool in_write) {
+  use_fake("syscall", 100);
+  const testing::Bytes outcome = testing::run_in_child([in_write] {
+    const CancelResult r = cancel_inside_draw(in_write);
+    const uint32_t now = fake::bump();
+    (void)random_u64();
+    return testing::Bytes{static_cast<uint8_t>(r.draw_returned),
+                          static_cast<uint8_t>(r.exit_value == PTHREAD_CANCELED),
+                          static_cast<uint8_t>(genid::read_generation() == now),
+                          static_cast<uint8_t>(our_copy() == now)};
+  });
+  EXPECT_EQ(outcome, (testing::Bytes{1, 1, 1, 1}))
+      << "draw returned, thread cancelled afterwards, change seen, acknowledged";
+}
+
+TEST_F(SysgenidDevice, CancelInsideTheChecksReadIsHarmless) { expect_cancel_is_harmless(false); }
+TEST_F(SysgenidDevice, CancelInsideTheAcknowledgementIsHarmless) { expect_cancel_is_harmless(true); }
+
 }  // namespace
 }  // namespace snapsafe
