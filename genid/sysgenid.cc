@@ -70,7 +70,7 @@ void reopen_in_child() {
     close(g_fd);  // reads now fail: the generation is unknown, draws go to the kernel
     return;
   }
-  dup2(fd, g_fd);
+  dup3(fd, g_fd, O_CLOEXEC);  // dup2 would drop close-on-exec: an exec would inherit it
   close(fd);
 }
 

@@ -271,5 +271,22 @@ void expect_cancel_is_harmless(bool in_write) {
 TEST_F(SysgenidDevice, CancelInsideTheChecksReadIsHarmless) { expect_cancel_is_harmless(false); }
 TEST_F(SysgenidDevice, CancelInsideTheAcknowledgementIsHarmless) { expect_cancel_is_harmless(true); }
 
+// ---------------------------------------------------------------------------------------
+// Bug 3: fork children keep close-on-exec.
+
+// Without the fix: dup2() dropped close-on-exec on the child's descriptor (exit byte 0).
+TEST_P(BothModes, ForkChildDescriptorIsItsOwnAndCloseOnExec) {
+  use_fake(GetParam());
+  const int parent_description = fake::description(our_fd());
+  const testing::Bytes result = testing::run_in_child([parent_description] {
+    const int fd = our_fd();
+    const bool cloexec = (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0;
+    const int d = fake::description(fd);
+    return testing::Bytes{static_cast<uint8_t>(cloexec), static_cast<uint8_t>(d >= 0),
+                          static_cast<uint8_t>(d != parent_description)};
+  });
+  EXPECT_EQ(result, (testing::Bytes{1, 1, 1})) << "close-on-exec, fake, own description";
+}
+
 }  // namespace
 }  // namespace snapsafe
