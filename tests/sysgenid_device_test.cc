@@ -288,5 +288,182 @@ TEST_P(BothModes, ForkChildDescriptorIsItsOwnAndCloseOnExec) {
   EXPECT_EQ(result, (testing::Bytes{1, 1, 1})) << "close-on-exec, fake, own description";
 }
 
+// ---------------------------------------------------------------------------------------
+// Bug 1: the published "acknowledged" value (the answer to EAGAIN in syscall mode).
+
+void acknowledge(Generation generation) { genid::init().active.acknowledge(generation); }
+
+// Waits (up to 10 s) until `done()`.
+template <typename F>
+bool eventually(F done) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
+
+void stop_at_gate_after_accept(int, uint32_t) { g_gate.pass(); }
+
+// What a thread's state looked like around one draw.
+struct DrawSeen {
+  Generation label_before = 0, label_after = 0;
+  uint32_t remaining_before = 0, remaining_after = 0;
+  // Served buffered bytes from the state seeded under `label_before`?
+  bool served_from_old_state() const {
+    return label_after == label_before && remaining_after < remaining_before;
+  }
+};
+DrawSeen draw_and_watch() {
+  DrawSeen seen;
+  rng_internal::ThreadState* st = rng_internal::t_state;
+  seen.label_before = st->generation;
+  seen.remaining_before = st->remaining;
+  (void)random_u64();
+  seen.label_after = st->generation;
+  seen.remaining_after = st->remaining;
+  return seen;
+}
+
+// A thread that draws once (seeding its state), then draws once more when told to.
+class SecondDraw {
+ public:
+  SecondDraw()
+      : thread_([this] {
+          (void)random_u64();
+          phase_ = 1;
+          while (phase_.load() != 2) sched_yield();
+          seen_ = draw_and_watch();
+          phase_ = 3;
+        }) {
+    while (phase_.load() != 1) sched_yield();
+  }
+  void go() { phase_ = 2; }
+  bool done() const { return phase_.load() == 3; }
+  DrawSeen join() {
+    thread_.join();
+    return seen_;
+  }
+
+ private:
+  std::atomic<int> phase_{0};
+  DrawSeen seen_;
+  std::thread thread_;
+};
+
+// A late acknowledgement of an older generation, still inside write() (where the kernel
+// will reject it), must not make a reader that gets EAGAIN see that older generation.
+// Without the fix: the reader's state, seeded under 101, served buffered bytes after the
+// restore to 102 (label 101 -> 101, remaining 1016 -> 1008).
+TEST_F(SysgenidDevice, LateAcknowledgementOfAnOlderGenerationIsNeverRepublished) {
+  use_fake("syscall", 100);
+  fake::bump();  // 101
+  SecondDraw reader;  // seeded under 101, and acknowledged it
+  ASSERT_EQ(our_copy(), 101u);
+  fake::bump();                                   // the restore: 102
+  testing::on_new_thread([] { (void)random_u64(); });  // another thread reseeds, acknowledges
+  ASSERT_EQ(our_copy(), 102u);
+  fake::hooks().before_write = &stop_at_gate_before_write;
+  std::thread late([] { acknowledge(101); });     // a slow thread, still acknowledging 101
+  ASSERT_TRUE(eventually([] { return g_gate.arrived.load() == 1; }));
+  const uint32_t eagain = fake::kernel().reads_eagain;
+  reader.go();
+  ASSERT_TRUE(eventually([&] { return fake::kernel().reads_eagain > eagain || reader.done(); }));
+  std::this_thread::sleep_for(milliseconds(2));
+  g_gate.open = true;
+  late.join();
+  const DrawSeen seen = reader.join();
+  EXPECT_EQ(seen.label_before, 101u);
+  EXPECT_FALSE(seen.served_from_old_state())
+      << "label " << seen.label_before << " -> " << seen.label_after << ", remaining "
+      << seen.remaining_before << " -> " << seen.remaining_after;
+  EXPECT_EQ(our_copy(), 102u);
+  EXPECT_EQ(genid::read_generation(), 102u);
+}
+
+// The reverse: the kernel has accepted 102 but write() has not returned yet. A reader that
+// gets EAGAIN now must not answer with the value published before (101). Pins the wait:
+// with "publish after write()" alone (no waiting readers) this failed the same way.
+TEST_F(SysgenidDevice, ReaderNeverSeesLessThanTheKernelAccepted) {
+  use_fake("syscall", 100);
+  fake::bump();  // 101
+  SecondDraw reader;
+  ASSERT_EQ(our_copy(), 101u);
+  fake::bump();  // 102
+  fake::hooks().after_accept = &stop_at_gate_after_accept;
+  std::thread acknowledger([] { (void)random_u64(); });  // reseeds, acknowledges 102, stops
+  ASSERT_TRUE(eventually([] { return g_gate.arrived.load() == 1; }));
+  ASSERT_EQ(our_copy(), 102u);
+  const uint32_t eagain = fake::kernel().reads_eagain;
+  reader.go();
+  ASSERT_TRUE(eventually([&] { return fake::kernel().reads_eagain > eagain || reader.done(); }));
+  std::this_thread::sleep_for(milliseconds(2));
+  g_gate.open = true;
+  acknowledger.join();
+  const DrawSeen seen = reader.join();
+  EXPECT_FALSE(seen.served_from_old_state())
+      << "label " << seen.label_before << " -> " << seen.label_after << ", remaining "
+      << seen.remaining_before << " -> " << seen.remaining_after;
+}
+
+// An acknowledgement that never finishes (a stopped thread) costs a reader a bounded wait,
+// after which the generation is unknown: that draw goes to the kernel.
+TEST_F(SysgenidDevice, WaitForAnAcknowledgementInFlightIsBounded) {
+  use_fake("syscall", 100);
+  fake::bump();
+  acknowledge(101);
+  fake::bump();
+  acknowledge(102);
+  fake::hooks().before_write = &stop_at_gate_before_write;
+  std::thread late([] { acknowledge(101); });
+  ASSERT_TRUE(eventually([] { return g_gate.arrived.load() == 1; }));
+  std::atomic<bool> done{false};
+  Generation seen = 0;
+  const auto start = Clock::now();
+  std::thread reader([&] {
+    seen = genid::read_generation();
+    done = true;
+  });
+  const bool returned = eventually([&] { return done.load(); });
+  const auto waited = Clock::now() - start;
+  g_gate.open = true;
+  late.join();
+  reader.join();
+  ASSERT_TRUE(returned);
+  EXPECT_EQ(seen, kGenerationUnknown) << seen;
+  EXPECT_LT(waited, std::chrono::seconds(1));
+  EXPECT_EQ(genid::read_generation(), 102u);
+}
+
+// Many threads draw and acknowledge while the generation moves: no read that starts after
+// the kernel's copy reached N ever answers less than N.
+TEST_F(SysgenidDevice, ConcurrentReadersNeverGoBackwards) {
+  use_fake("syscall", 1000);
+  std::atomic<bool> stop{false};
+  std::atomic<int> backwards{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        const uint32_t floor = our_copy();
+        const Generation g = genid::read_generation();
+        if (g != kGenerationUnknown && g < (Generation{1} << 32) && g < floor) ++backwards;
+        (void)random_u64();
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    while (!stop.load()) acknowledge(fake::generation() - 1);  // late, stale acknowledgements
+  });
+  for (int i = 0; i < 200; ++i) {
+    fake::bump();
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(backwards, 0);
+}
+
 }  // namespace
 }  // namespace snapsafe
