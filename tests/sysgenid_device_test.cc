@@ -465,5 +465,38 @@ TEST_F(SysgenidDevice, ConcurrentReadersNeverGoBackwards) {
   EXPECT_EQ(backwards, 0);
 }
 
+// ---------------------------------------------------------------------------------------
+// Bug 3, continued: children made without atfork handlers.
+
+// _Fork() (and a raw clone()) runs no atfork handler: the child shares the parent's open
+// file description. Its acknowledgement must not land there, or the parent's read() says
+// EAGAIN after a change it has not seen. Without the fix: the parent's read_generation()
+// answered 101 after the bump to 102 (the child had acknowledged 102 on the shared
+// description) and its state seeded under 101 kept serving.
+TEST_F(SysgenidDevice, ChildOfForkWithoutHandlersDoesNotAcknowledgeForTheParent) {
+  use_fake("syscall", 100);
+  fake::bump();  // 101
+  SecondDraw reader;
+  const int parent_description = fake::description(our_fd());
+  ASSERT_EQ(fake::copy_of(parent_description), 101u);
+  fake::bump();  // 102: both processes are now outdated
+  const pid_t pid = _Fork();
+  if (pid == 0) {
+    (void)random_u64();  // wiped state: reseeds under 102 and acknowledges it
+    _exit(fake::description(our_fd()) != parent_description ? 0 : 1);
+  }
+  ASSERT_GT(pid, 0);
+  int child_status = 0;
+  ASSERT_EQ(waitpid(pid, &child_status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0)
+      << "the child kept the parent's description: " << child_status;
+  EXPECT_EQ(fake::copy_of(parent_description), 101u) << "the child acknowledged for the parent";
+  EXPECT_EQ(genid::read_generation(), 102u);
+  reader.go();
+  const DrawSeen seen = reader.join();
+  EXPECT_FALSE(seen.served_from_old_state())
+      << "label " << seen.label_before << " -> " << seen.label_after;
+}
+
 }  // namespace
 }  // namespace snapsafe
