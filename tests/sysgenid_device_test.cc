@@ -498,5 +498,147 @@ TEST_F(SysgenidDevice, ChildOfForkWithoutHandlersDoesNotAcknowledgeForTheParent)
       << "label " << seen.label_before << " -> " << seen.label_after;
 }
 
+// ---------------------------------------------------------------------------------------
+// Bug 2: the application closed the library's descriptor and the number was reused.
+
+// Runs `draws` on a new thread. If it has not finished after 3 s it is blocked in read()
+// on the application's descriptor: `unblock` frees it and the test fails.
+void draw_with_watchdog(const std::function<void()>& draws, const std::function<void()>& unblock) {
+  std::atomic<bool> done{false};
+  std::thread thread([&] {
+    draws();
+    done = true;
+  });
+  const auto deadline = Clock::now() + std::chrono::seconds(3);
+  while (!done && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(1));
+  const bool blocked = !done;
+  while (!done) {
+    unblock();
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  thread.join();
+  EXPECT_FALSE(blocked) << "a draw blocked reading the application's descriptor";
+}
+
+// The application reuses the library's descriptor number for a socket, as a daemon does
+// after its close-all loop (or dup2()ing over it): `app[0]` is now the library's number,
+// `app[1]` the socket's peer.
+void reuse_our_number_for_a_socket(int app[2], int type_flags = 0) {
+  const int fd = our_fd();
+  ASSERT_GE(fd, 0);
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | type_flags, 0, pair), 0);
+  if (pair[0] != fd) {  // (the number is free already if the library lost it before)
+    ASSERT_EQ(dup3(pair[0], fd, O_CLOEXEC), fd);  // closes the library's, reuses the number
+    close(pair[0]);
+  }
+  app[0] = fd;
+  app[1] = pair[1];
+  ASSERT_EQ(fake::description(fd), -1);
+}
+
+// Without the fix: the draw read 4 bytes of the application's data as a generation, then
+// blocked in read() on the (blocking) socket until the watchdog fed it.
+TEST_F(SysgenidDevice, ReusedDescriptorIsNeverReadNorBlockedOn) {
+  use_fake("syscall");
+  testing::on_new_thread([] { (void)random_u64(); });
+  int app[2];
+  reuse_our_number_for_a_socket(app);
+  ASSERT_EQ(write(app[1], "APP!", 4), 4);  // the application's peer sends it data
+  draw_with_watchdog([] { for (int i = 0; i < 10; ++i) (void)random_u64(); },
+                     [&] { (void)!write(app[1], "FEED", 4); });
+  char got[5] = {};
+  ASSERT_EQ(recv(app[0], got, 4, MSG_DONTWAIT), 4) << "the library consumed the data";
+  EXPECT_STREQ(got, "APP!");
+  close(app[0]);
+  close(app[1]);
+}
+
+// The reused number is an empty non-blocking socket: read() says EAGAIN, as the device
+// does once acknowledged. Without the fix: a restore was invisible (read_generation stayed
+// 101 after the bump to 102) and the state seeded under 101 kept serving.
+TEST_F(SysgenidDevice, ReusedDescriptorCannotHideAGenerationChange) {
+  use_fake("syscall", 100);
+  fake::bump();  // 101
+  SecondDraw reader;
+  int app[2];
+  reuse_our_number_for_a_socket(app, SOCK_NONBLOCK);
+  fake::bump();  // 102
+  const Generation now = genid::read_generation();
+  EXPECT_NE(now, 101u);
+  reader.go();
+  const DrawSeen seen = reader.join();
+  EXPECT_FALSE(seen.served_from_old_state())
+      << "label " << seen.label_before << " -> " << seen.label_after;
+  close(app[0]);
+  close(app[1]);
+}
+
+// Without the fix: the acknowledgement of 101 went into the application's socket (its peer
+// received 4 bytes) in mmap mode, and in syscall mode the draw blocked first.
+TEST_P(BothModes, AcknowledgementNeverGoesIntoSomeoneElsesDescriptor) {
+  use_fake(GetParam(), 100);
+  testing::on_new_thread([] { (void)random_u64(); });
+  int app[2];
+  reuse_our_number_for_a_socket(app);
+  const uint32_t accepted = fake::kernel().writes_accepted;
+  const uint32_t now = fake::bump();
+  draw_with_watchdog([] { (void)random_u64(); }, [&] { (void)!write(app[1], "FEED", 4); });
+  char got[16];
+  EXPECT_EQ(recv(app[1], got, sizeof got, MSG_DONTWAIT), -1) << "the library wrote into it";
+  EXPECT_EQ(errno, EAGAIN);
+  // ...and the device was re-opened, and its new description has `now` acknowledged: by
+  // our write() (mmap mode), or already at open (syscall mode re-opens on the read).
+  EXPECT_GE(fake::description(our_fd()), 0);
+  EXPECT_EQ(our_copy(), now);
+  EXPECT_LE(fake::kernel().writes_accepted, accepted + 1);
+  close(app[0]);
+  close(app[1]);
+}
+
+// Without the fix: the fork child's re-open dup2()ed the device over the application's
+// socket (the child's descriptor was a character device, exit 1).
+TEST_F(SysgenidDevice, ForkChildLeavesTheApplicationsDescriptorAlone) {
+  use_fake("syscall");
+  int app[2];
+  reuse_our_number_for_a_socket(app);
+  const int number = app[0];
+  const testing::Bytes result = testing::run_in_child([number] {
+    struct stat st;
+    return testing::Bytes{static_cast<uint8_t>(fstat(number, &st) == 0 && S_ISSOCK(st.st_mode))};
+  });
+  EXPECT_EQ(result, testing::Bytes{1});
+  close(app[0]);
+  close(app[1]);
+}
+
+// ---------------------------------------------------------------------------------------
+// What the syscall-mode check is made of, measured here (printed, not asserted).
+TEST(SysgenidCost, SyscallCheckParts) {
+  const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_NONBLOCK));
+  ASSERT_GE(fd, 0);
+  constexpr int kRounds = 100000;
+  auto time_ns = [](auto&& body) {
+    const auto start = Clock::now();
+    for (int i = 0; i < kRounds; ++i) body();
+    return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / kRounds;
+  };
+  uint32_t value;
+  struct stat st;
+  int old;
+  const double read_ns = time_ns([&] { (void)!syscall(SYS_read, fd, &value, 4); });
+  const double fstat_ns = time_ns([&] { fstat(fd, &st); });
+  const double cancel_ns = time_ns([&] {
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    pthread_setcancelstate(old, nullptr);
+  });
+  std::printf("read(4) %.0f ns, fstat %.0f ns, pthread_setcancelstate pair %.1f ns\n", read_ns,
+              fstat_ns, cancel_ns);
+  RecordProperty("read_ns", static_cast<int>(read_ns));
+  RecordProperty("fstat_ns", static_cast<int>(fstat_ns));
+  RecordProperty("setcancelstate_pair_ns_x10", static_cast<int>(cancel_ns * 10));
+  syscall(SYS_close, fd);
+}
+
 }  // namespace
 }  // namespace snapsafe
