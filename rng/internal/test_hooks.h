@@ -21,6 +21,8 @@ struct TestHooks {
   void (*after_slow_produce)() = nullptr;  // slow path: output produced, before the re-read
   void (*seed_material)(const void* material, size_t size) = nullptr;  // what is hashed
   bool fail_keystream = false;       // OpenSSL "fails" the next keystream step
+  bool cancellable_getrandom = false;  // negative control: glibc's getrandom() wrapper,
+                                       // a cancellation point, instead of the raw call
   bool disable_recheck = false;      // negative control: no generation re-read after copy
   bool disable_signal_guard = false; // negative control: no in_use re-entry guard
   bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
