@@ -95,5 +95,23 @@ TEST_F(KeystreamKat, HandedOutBytesAreZeroedInTheBuffer) {
   });
 }
 
+// The slow path zeroes what it hands out too: the first draw of a thread (a reseed) and a
+// bulk draw, whose next key is taken from the buffer and wiped there.
+TEST_F(KeystreamKat, SlowPathAndBulkDrawsLeaveNothingHandedOutInTheBuffer) {
+  testing::on_new_thread([] {
+    draw_hex(16);  // the reseed: served by the slow path
+    const rng_internal::ThreadState* st = rng_internal::t_state;
+    ASSERT_EQ(st->remaining, 1024u - 16);
+    const size_t start = rng_internal::kBufferBytes - 1024;
+    for (size_t i = start; i < start + 16; ++i) ASSERT_EQ(st->buffer[i], 0) << i;
+    draw_hex(2008);  // bulk: 2000 bytes from the cipher, a 32-byte key and 8 bytes here
+    ASSERT_EQ(st->remaining, 1024u - 16 - 32 - 8);
+    for (size_t i = start; i < start + 16 + 32 + 8; ++i) ASSERT_EQ(st->buffer[i], 0) << i;
+    size_t nonzero = 0;  // control: the unread rest is keystream
+    for (size_t i = start + 56; i < start + 120; ++i) nonzero += st->buffer[i] != 0;
+    EXPECT_GT(nonzero, 32u);
+  });
+}
+
 }  // namespace
 }  // namespace snapsafe
