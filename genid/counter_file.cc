@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "genid/file_trust.h"
+
 namespace snapsafe::genid {
 namespace {
 
@@ -19,18 +21,12 @@ std::string errno_message(const std::string& path, const char* what) {
 // Opens and validates the file, then maps it with `prot`. On success returns the mapping
 // (whose generation word is at offset 8) and "" in *error.
 void* map_counter(const std::string& path, int prot, std::string* error) {
-  const int fd = open(path.c_str(), (prot & PROT_WRITE ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) {
-    *error = errno_message(path, "open");
-    return nullptr;
-  }
   struct stat st;
+  const int fd = open_trusted(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY,
+                              LastComponent::kRegularNoFollow, &st, error);
+  if (fd < 0) return nullptr;
   void* map = nullptr;
-  if (fstat(fd, &st) != 0) {
-    *error = errno_message(path, "fstat");
-  } else if (!S_ISREG(st.st_mode)) {
-    *error = path + ": not a regular file";
-  } else if (st.st_size < static_cast<off_t>(kCounterFileSize)) {
+  if (st.st_size < static_cast<off_t>(kCounterFileSize)) {
     *error = path + ": truncated counter file (" + std::to_string(st.st_size) +
              " bytes, expected " + std::to_string(kCounterFileSize) + ")";
   } else {

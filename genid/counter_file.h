@@ -11,7 +11,14 @@
 //   0..7   magic "SSGENv1\n"
 //   8..15  generation, uint64_t, 8-byte aligned, only ever changed by atomic increment
 // A missing, truncated or corrupt file is reported as an error: the library then falls
-// back to the next safe mode. Limit: truncating the file while processes map it makes
+// back to the next safe mode.
+//
+// Who may control it (genid/file_trust.h): the file must be a regular file at exactly the
+// path (no symlink at the last component; a FIFO there never blocks the open), owned by
+// root or the effective user and not writable by group or others, in directories owned by
+// root or the effective user that are not writable by group or others unless sticky.
+// Anything else is refused with a message saying why; the library then runs kernel-backed
+// with that note in status(). The tool refuses such a file the same way. Limit: truncating the file while processes map it makes
 // their next check fault (SIGBUS); the tool never truncates an existing file.
 #pragma once
 
