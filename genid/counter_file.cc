@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,30 @@ void* map_counter(const std::string& path, int prot, std::string* error) {
   return map;
 }
 
+// The generation a new file starts at: 64 bits from getrandom, so that a file created
+// again (a fresh tmpfs at restore) never repeats the number the checkpoint had. Never 0,
+// and at least 2^32 bumps below kGenerationUnknown. Fails closed: no getrandom, no file.
+std::string random_start(Generation* generation) {
+  constexpr Generation kHighest = kGenerationUnknown - (Generation{1} << 32);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    Generation value = 0;
+    ssize_t got;
+    do {
+      got = getrandom(&value, sizeof value, 0);
+    } while (got < 0 && errno == EINTR);
+    if (got != static_cast<ssize_t>(sizeof value)) {
+      if (got >= 0) errno = EIO;
+      return std::string("getrandom: ") + std::strerror(errno) +
+             " (a counter file is never created without a random start)";
+    }
+    if (value != 0 && value < kHighest) {
+      *generation = value;
+      return "";
+    }
+  }
+  return "getrandom: no usable value in 16 attempts";
+}
+
 uint64_t* generation_word(void* map) {
   return reinterpret_cast<uint64_t*>(static_cast<char*>(map) + 8);
 }
@@ -65,6 +90,8 @@ std::string counter_file_create(const std::string& path) {
     munmap(map, kCounterFileSize);
     return "";  // a valid file exists: never reset a generation processes rely on
   }
+  Generation start = 0;
+  if (std::string failed = random_start(&start); !failed.empty()) return path + ": " + failed;
   // Write the complete file under a temporary name, then rename it into place, so no
   // process ever maps a half-written file.
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
@@ -72,7 +99,9 @@ std::string counter_file_create(const std::string& path) {
   if (fd < 0) return errno_message(tmp, "create");
   char bytes[kCounterFileSize] = {};
   std::memcpy(bytes, kCounterFileMagic, sizeof kCounterFileMagic);
-  const bool written = write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+  std::memcpy(bytes + 8, &start, sizeof start);
+  const bool written = fchmod(fd, 0644) == 0 &&  // whatever the umask: others must read it
+                       write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
   const int saved_errno = errno;
   close(fd);
   if (!written) {

@@ -10,6 +10,9 @@
 // Layout (16 bytes, host byte order):
 //   0..7   magic "SSGENv1\n"
 //   8..15  generation, uint64_t, 8-byte aligned, only ever changed by atomic increment
+// Generations are only compared for inequality. `create` starts a new file at 64 random
+// bits from getrandom (never 0, and at least 2^32 bumps below kGenerationUnknown), so a
+// file recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
 // A missing, truncated or corrupt file is reported as an error: the library then falls
 // back to the next safe mode.
 //
@@ -36,7 +39,8 @@ inline constexpr size_t kCounterFileSize = 16;
 OpenResult open_counter_file(const std::string& path);
 
 // Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
-// create: makes a fresh file at generation 0 unless a valid one exists (then unchanged).
+// create: makes a fresh file (mode 0644) at a random generation unless a valid one exists
+// (then unchanged). Fails closed (nothing written) if getrandom fails.
 std::string counter_file_create(const std::string& path);
 // bump: atomically increments the generation; `*generation` receives the new value.
 std::string counter_file_bump(const std::string& path, Generation* generation);

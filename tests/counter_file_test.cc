@@ -2,18 +2,26 @@
 // provoked for real; each test fails without its fix (noted at each test), and where the
 // hazard itself needs showing, a negative control shows it.
 //
+//  (b) a file created again at restore never repeats the checkpoint's generation;
 //  (e) a FIFO at the path never blocks the open (counter file, VMClock, auto mode);
 //  (f) a file or directory someone else can write is refused, with a note saying why.
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -22,6 +30,7 @@
 #include "genid/counter_file.h"
 #include "genid/vmclock.h"
 #include "rng/fill.h"
+#include "rng/internal/test_hooks.h"
 #include "rng/status.h"
 #include "tests/simulated_source.h"
 
@@ -130,6 +139,130 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// ---- (b) Recreated at restore. Old create started every file at 0, so a file created
+// again on a fresh tmpfs and bumped by the restore hook came back to the number it had
+// at the checkpoint.
+
+TEST(RandomStart, CreateStartsEveryFileAtAFreshRandomGeneration) {
+  // Without the fix: every generation is 0 ("set.size() 1", "0 == 0").
+  std::set<genid::Generation> starts;
+  for (int i = 0; i < 64; ++i) {
+    const std::string path = testing::temp_path("generation");
+    ASSERT_EQ(genid::counter_file_create(path), "");
+    genid::Generation generation = 0;
+    ASSERT_EQ(genid::counter_file_read(path, &generation), "");
+    EXPECT_NE(generation, 0u);
+    EXPECT_LT(generation, genid::kGenerationUnknown - (genid::Generation{1} << 32));
+    starts.insert(generation);
+    genid::Generation bumped = 0;
+    ASSERT_EQ(genid::counter_file_bump(path, &bumped), "");
+    EXPECT_EQ(bumped, generation + 1) << "bump stays +1";
+  }
+  EXPECT_EQ(starts.size(), 64u);
+}
+
+// Installs a seccomp filter that makes getrandom fail with EPERM (as fail_closed_test).
+bool block_getrandom() {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
+                               filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+TEST(RandomStart, CreateFailsClosedWithoutGetrandom) {
+  const std::string path = testing::temp_path("generation");
+  const int outcome = in_child([&] {
+    if (!block_getrandom()) return 9;
+    const std::string error = genid::counter_file_create(path);
+    if (error.find("getrandom: Operation not permitted") == std::string::npos) return 1;
+    return access(path.c_str(), F_OK) != 0 && errno == ENOENT ? 0 : 2;  // nothing created
+  });
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
+}
+
+constexpr size_t kDraws = 512;  // 16-byte draws: 8 KiB, more than one refill
+
+testing::Bytes draw_blocks() {
+  testing::Bytes bytes(kDraws * 16);
+  for (size_t i = 0; i < kDraws; ++i) fill(bytes.data() + 16 * i, 16);
+  return bytes;
+}
+
+// A checkpoint/restore with the counter file on a tmpfs that does not survive it. The
+// process maps the file at generation G and seeds under G; fork() with wipe-on-fork off
+// stands in for the clone (as tests/snapshot_test.cc). Restore: the file is gone, the
+// restore tooling creates it again and the hook bumps it once; the restored process
+// maps the file now at the path at the same address (as CRIU restores a file mapping:
+// by path). Its twin (the parent) keeps drawing from the same state under G. Returns the
+// 16-byte blocks they share. `repeat` forces the new file to G: the control that
+// shows the test sees a repeat when one happens.
+size_t shared_blocks_after_restore_onto_a_recreated_file(bool repeat) {
+  const std::string path = testing::temp_path("generation");
+  EXPECT_EQ(genid::counter_file_create(path), "");
+  genid::Generation checkpoint = 0;
+  EXPECT_EQ(genid::counter_file_bump(path, &checkpoint), "");
+  testing::use_source({{"SNAPSAFE_SOURCE", "counter-file"}, {"SNAPSAFE_COUNTER_FILE", path}});
+  EXPECT_EQ(status().source, SourceKind::kCounterFile);
+  const uintptr_t page = reinterpret_cast<uintptr_t>(genid::g_reader.word) & ~uintptr_t{4095};
+  rng_internal::g_test_hooks.disable_wipe_on_fork = true;
+  size_t shared = 0;
+  testing::on_new_thread([&] {
+    fill(testing::Bytes(16).data(), 16);  // seeded under the checkpoint's generation
+    int gate[2];
+    ASSERT_EQ(pipe(gate), 0);
+    testing::Child child = testing::fork_child([&] {
+      char go;
+      if (read(gate[0], &go, 1) != 1) _exit(5);
+      const int fd = open(path.c_str(), O_RDONLY);  // the file at the path now
+      if (fd < 0 || mmap(reinterpret_cast<void*>(page), genid::kCounterFileSize, PROT_READ,
+                         MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        _exit(6);
+      }
+      close(fd);
+      return draw_blocks();
+    });
+    ASSERT_EQ(unlink(path.c_str()), 0);  // the fresh tmpfs
+    ASSERT_EQ(genid::counter_file_create(path), "");
+    genid::Generation restored = 0;
+    ASSERT_EQ(genid::counter_file_bump(path, &restored), "");
+    if (repeat) {
+      const int fd = open(path.c_str(), O_RDWR);
+      ASSERT_EQ(pwrite(fd, &checkpoint, 8, 8), 8);
+      close(fd);
+    } else {
+      EXPECT_NE(restored, checkpoint);
+    }
+    ASSERT_EQ(write(gate[1], "g", 1), 1);
+    const testing::Bytes parent = draw_blocks();
+    const testing::Bytes child_bytes = testing::collect(child);
+    close(gate[0]);
+    close(gate[1]);
+    ASSERT_EQ(child_bytes.size(), parent.size());
+    shared = testing::shared_blocks(parent, child_bytes);
+  });
+  rng_internal::g_test_hooks = {};
+  return shared;
+}
+
+TEST(RandomStart, RestoreOntoARecreatedFileReseeds) {
+  // Without the fix: 512 of 512 blocks shared (the new file reads 1 again, as at the
+  // checkpoint: no reseed, the clones repeat each other).
+  EXPECT_EQ(shared_blocks_after_restore_onto_a_recreated_file(false), 0u);
+}
+
+TEST(RandomStart, NegativeControlARepeatedGenerationRepeatsOutput) {
+  EXPECT_GT(shared_blocks_after_restore_onto_a_recreated_file(true), 0u);
+}
 
 // ---- (e) FIFOs. Without O_NONBLOCK (the old open), each of these children blocks in
 // open() with no writer and is killed by SIGALRM: "killed by Alarm clock".
