@@ -7,8 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <utility>
 
 #include "genid/file_trust.h"
 
@@ -19,30 +23,184 @@ std::string errno_message(const std::string& path, const char* what) {
   return path + ": " + what + ": " + std::strerror(errno);
 }
 
-// Opens and validates the file, then maps it with `prot`. On success returns the mapping
-// (whose generation word is at offset 8) and "" in *error.
-void* map_counter(const std::string& path, int prot, std::string* error) {
-  struct stat st;
-  const int fd = open_trusted(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY,
-                              LastComponent::kRegularNoFollow, &st, error);
-  if (fd < 0) return nullptr;
-  void* map = nullptr;
-  if (st.st_size < static_cast<off_t>(kCounterFileSize)) {
-    *error = path + ": truncated counter file (" + std::to_string(st.st_size) +
-             " bytes, expected " + std::to_string(kCounterFileSize) + ")";
-  } else {
-    map = mmap(nullptr, kCounterFileSize, prot, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-      *error = errno_message(path, "mmap");
-      map = nullptr;
-    } else if (std::memcmp(map, kCounterFileMagic, sizeof kCounterFileMagic) != 0) {
-      *error = path + ": corrupt counter file (bad magic; expected \"SSGENv1\")";
-      munmap(map, kCounterFileSize);
-      map = nullptr;
+uint64_t magic_word() {
+  uint64_t word;
+  std::memcpy(&word, kCounterFileMagic, sizeof word);
+  return word;
+}
+
+const uint64_t* magic_of(const void* map) { return static_cast<const uint64_t*>(map); }
+uint64_t* generation_word(void* map) {
+  return reinterpret_cast<uint64_t*>(static_cast<char*>(map) + 8);
+}
+
+bool magic_intact(const void* map) {
+  return __atomic_load_n(magic_of(map), __ATOMIC_ACQUIRE) == magic_word();
+}
+
+// ---- Every mapping of a counter file this process holds, in a fixed table: a source's
+// still_valid() finds its own by index (one function per slot, below).
+
+constexpr size_t kSlots = 256;
+enum SlotState : int { kFree, kClaimed, kSource };
+
+// Why a source stopped being trusted (static strings: no allocation where they are set).
+constexpr const char* kReasonMagic = "its magic was overwritten (not a counter file any more)";
+constexpr const char* kReasonRetired =
+    "it was retired by `snapsafe_counter create` (magic zeroed, generation unknown)";
+constexpr const char* kReasonGone =
+    "it was unlinked or renamed away (the path names no file now, so the restore hook "
+    "cannot reach this one)";
+constexpr const char* kReasonReplaced =
+    "it was replaced (the path names another file now: the restore hook bumps that one)";
+constexpr const char* kReasonShrunk = "it was truncated (shorter than 16 bytes)";
+constexpr const char* kReasonOwner =
+    "its owner changed to a user that is neither root nor the effective user";
+constexpr const char* kReasonWritable = "it was made writable by group or others";
+constexpr const char* kReasonNoStat = "its path cannot be checked any more (lstat failed)";
+
+struct Slot {
+  std::atomic<int> state{kFree};
+  std::atomic<uintptr_t> base{0};  // the mapping while registered, else 0
+  size_t length = 0;
+  // Sources only (state kSource): what the path named when it was opened.
+  std::string path;  // absolute, resolved at each check the way the restore hook resolves it
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::atomic<int64_t> next_check_ns{0};     // still_valid's next lstat, CLOCK_MONOTONIC_COARSE
+  std::atomic<const char*> invalid{nullptr};  // set once, never cleared: why it is not trusted
+};
+Slot g_slots[kSlots];
+std::atomic<int64_t> g_check_interval_ns{kCounterFileCheckIntervalNs};
+
+int64_t coarse_now_ns() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);  // vDSO: no system call
+  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+// Registers a fresh mapping; the slot index, or -1 if the table is full.
+int claim_slot(void* map) {
+  for (size_t i = 0; i < kSlots; ++i) {
+    Slot& slot = g_slots[i];
+    int expected = kFree;
+    if (!slot.state.compare_exchange_strong(expected, kClaimed, std::memory_order_acq_rel)) {
+      continue;
     }
+    slot.length = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    slot.invalid.store(nullptr, std::memory_order_relaxed);
+    slot.next_check_ns.store(0, std::memory_order_relaxed);
+    slot.base.store(reinterpret_cast<uintptr_t>(map), std::memory_order_release);
+    return static_cast<int>(i);
   }
+  return -1;
+}
+
+void release_slot(int index) {
+  g_slots[index].base.store(0, std::memory_order_release);
+  g_slots[index].state.store(kFree, std::memory_order_release);
+}
+
+// Marks the slot untrusted for `reason` (the first reason wins); returns false.
+bool invalidate(Slot& slot, const char* reason) {
+  const char* none = nullptr;
+  slot.invalid.compare_exchange_strong(none, reason, std::memory_order_acq_rel);
+  return false;
+}
+
+// still_valid() of the source in `slot`. Every call: one load of the magic. At most once
+// per check interval (the first caller after it elapsed wins; others go on): one lstat()
+// of the path, compared with the file that was mapped.
+bool check_slot(Slot& slot) {
+  if (slot.invalid.load(std::memory_order_acquire) != nullptr) return false;
+  void* const map = reinterpret_cast<void*>(slot.base.load(std::memory_order_relaxed));
+  if (!magic_intact(map)) {
+    const bool retired = __atomic_load_n(magic_of(map), __ATOMIC_RELAXED) == 0 &&
+                         __atomic_load_n(generation_word(map), __ATOMIC_RELAXED) ==
+                             kGenerationUnknown;
+    return invalidate(slot, retired ? kReasonRetired : kReasonMagic);
+  }
+  const int64_t now = coarse_now_ns();
+  int64_t next = slot.next_check_ns.load(std::memory_order_relaxed);
+  if (now < next) return true;
+  const int64_t interval = g_check_interval_ns.load(std::memory_order_relaxed);
+  if (!slot.next_check_ns.compare_exchange_strong(next, now + interval,
+                                                  std::memory_order_relaxed)) {
+    return true;  // another thread is checking right now
+  }
+  struct stat st;
+  if (lstat(slot.path.c_str(), &st) != 0) {
+    return invalidate(slot, errno == ENOENT ? kReasonGone : kReasonNoStat);
+  }
+  if (st.st_dev != slot.dev || st.st_ino != slot.ino) return invalidate(slot, kReasonReplaced);
+  if (untrusted_reason(st, /*is_dir=*/false) != nullptr) {
+    const bool trusted_owner = st.st_uid == 0 || st.st_uid == geteuid();
+    return invalidate(slot, trusted_owner ? kReasonWritable : kReasonOwner);
+  }
+  if (st.st_size < static_cast<off_t>(kCounterFileSize)) return invalidate(slot, kReasonShrunk);
+  return true;
+}
+
+template <size_t kIndex>
+bool still_valid_at() {
+  return check_slot(g_slots[kIndex]);
+}
+
+template <size_t... kIndex>
+constexpr std::array<bool (*)(), sizeof...(kIndex)> still_valid_table(
+    std::index_sequence<kIndex...>) {
+  return {{&still_valid_at<kIndex>...}};
+}
+
+// One still_valid() per slot: a source's function knows its mapping without any argument.
+constexpr std::array<bool (*)(), kSlots> kStillValid =
+    still_valid_table(std::make_index_sequence<kSlots>());
+
+// A validated, registered mapping of a counter file.
+struct Mapped {
+  void* map = nullptr;
+  int slot = -1;
+  struct stat st;
+};
+
+void unmap_counter(const Mapped& mapped) {
+  release_slot(mapped.slot);
+  munmap(mapped.map, kCounterFileSize);
+}
+
+// Opens the file under the trust rules (file_trust.h), checks its size, maps it with
+// `prot`, registers the mapping and checks the magic. On failure returns false with
+// *error set.
+bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string* error) {
+  const int fd = open_trusted(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY,
+                              LastComponent::kRegularNoFollow, &mapped->st, error);
+  if (fd < 0) return false;
+  if (mapped->st.st_size < static_cast<off_t>(kCounterFileSize)) {
+    *error = path + ": truncated counter file (" + std::to_string(mapped->st.st_size) +
+             " bytes, expected " + std::to_string(kCounterFileSize) + ")";
+    close(fd);
+    return false;
+  }
+  void* const map = mmap(nullptr, kCounterFileSize, prot, MAP_SHARED, fd, 0);
   close(fd);  // the mapping keeps the file referenced
-  return map;
+  if (map == MAP_FAILED) {
+    *error = errno_message(path, "mmap");
+    return false;
+  }
+  mapped->map = map;
+  mapped->slot = claim_slot(map);
+  if (mapped->slot < 0) {
+    munmap(map, kCounterFileSize);
+    *error = path + ": too many counter-file mappings in this process (" +
+             std::to_string(kSlots) + ")";
+    return false;
+  }
+  if (!magic_intact(map)) {
+    unmap_counter(*mapped);
+    *error = path + ": corrupt counter file (bad magic; expected \"SSGENv1\")";
+    return false;
+  }
+  return true;
 }
 
 // The generation a new file starts at: 64 bits from getrandom, so that a file created
@@ -69,25 +227,59 @@ std::string random_start(Generation* generation) {
   return "getrandom: no usable value in 16 attempts";
 }
 
-uint64_t* generation_word(void* map) {
-  return reinterpret_cast<uint64_t*>(static_cast<char*>(map) + 8);
-}
-
 }  // namespace
 
 OpenResult open_counter_file(const std::string& path) {
   OpenResult result;
-  void* map = map_counter(path, PROT_READ, &result.error);
-  if (map == nullptr) return result;
+  const std::string absolute = absolute_path(path);
+  if (absolute.empty()) {
+    result.error = errno_message(path, "getcwd");
+    return result;
+  }
+  Mapped mapped;
+  if (!map_counter(path, PROT_READ, &mapped, &result.error)) return result;
+  int index = mapped.slot;
+  // The same file opened again (a re-selection): keep its mapping and its state.
+  for (size_t i = 0; i < kSlots; ++i) {
+    Slot& slot = g_slots[i];
+    if (slot.state.load(std::memory_order_acquire) == kSource && slot.path == absolute &&
+        slot.dev == mapped.st.st_dev && slot.ino == mapped.st.st_ino && kStillValid[i]()) {
+      unmap_counter(mapped);
+      index = static_cast<int>(i);
+      break;
+    }
+  }
+  Slot& slot = g_slots[index];
+  if (index == mapped.slot) {
+    slot.path = absolute;
+    slot.dev = mapped.st.st_dev;
+    slot.ino = mapped.st.st_ino;
+    slot.state.store(kSource, std::memory_order_release);
+  }
   Reader reader;
-  reader.word = generation_word(map);
-  return opened_source(SourceKind::kCounterFile, path, reader);
+  reader.word = generation_word(reinterpret_cast<void*>(slot.base.load()));
+  return opened_source(SourceKind::kCounterFile, path, reader, nullptr, kStillValid[index]);
+}
+
+std::string counter_file_invalid_reason(bool (*still_valid)()) {
+  for (size_t i = 0; i < kSlots; ++i) {
+    if (kStillValid[i] != still_valid) continue;
+    const Slot& slot = g_slots[i];
+    if (slot.state.load(std::memory_order_acquire) != kSource) return "";
+    const char* reason = slot.invalid.load(std::memory_order_acquire);
+    return reason == nullptr ? "" : slot.path + ": no longer trusted: " + reason;
+  }
+  return "";
+}
+
+void counter_file_check_interval_for_testing(int64_t nanoseconds) {
+  g_check_interval_ns.store(nanoseconds);
 }
 
 std::string counter_file_create(const std::string& path) {
   std::string error;
-  if (void* map = map_counter(path, PROT_READ, &error)) {
-    munmap(map, kCounterFileSize);
+  if (Mapped existing; map_counter(path, PROT_READ, &existing, &error)) {
+    unmap_counter(existing);
     return "";  // a valid file exists: never reset a generation processes rely on
   }
   Generation start = 0;
@@ -119,19 +311,19 @@ std::string counter_file_create(const std::string& path) {
 
 std::string counter_file_bump(const std::string& path, Generation* generation) {
   std::string error;
-  void* map = map_counter(path, PROT_READ | PROT_WRITE, &error);
-  if (map == nullptr) return error;
-  *generation = __atomic_add_fetch(generation_word(map), 1, __ATOMIC_SEQ_CST);
-  munmap(map, kCounterFileSize);
+  Mapped mapped;
+  if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error)) return error;
+  *generation = __atomic_add_fetch(generation_word(mapped.map), 1, __ATOMIC_SEQ_CST);
+  unmap_counter(mapped);
   return "";
 }
 
 std::string counter_file_read(const std::string& path, Generation* generation) {
   std::string error;
-  void* map = map_counter(path, PROT_READ, &error);
-  if (map == nullptr) return error;
-  *generation = __atomic_load_n(generation_word(map), __ATOMIC_ACQUIRE);
-  munmap(map, kCounterFileSize);
+  Mapped mapped;
+  if (!map_counter(path, PROT_READ, &mapped, &error)) return error;
+  *generation = __atomic_load_n(generation_word(mapped.map), __ATOMIC_ACQUIRE);
+  unmap_counter(mapped);
   return "";
 }
 

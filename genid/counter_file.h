@@ -23,8 +23,19 @@
 // Anything else is refused with a message saying why; the library then runs kernel-backed
 // with that note in status(). The tool refuses such a file the same way. Limit: truncating the file while processes map it makes
 // their next check fault (SIGBUS); the tool never truncates an existing file.
+//
+// Abuse while mapped, and what still_valid() (source.h) then says:
+//  - unlinked, renamed away or replaced (the hook would bump another file): false, from
+//    an lstat() of the path (another inode, or none), at most one per 1 ms per source;
+//  - magic overwritten, or the file made writable by others or given away: false.
+// Once false it stays false; counter_file_invalid_reason() says why. The draw calls it on
+// its slow path and then stops buffering. It is thread-safe and async-signal-safe, and
+// never blocks on anything but the lstat() of a path on tmpfs.
+// Not detected: a trusted writer rewriting the 16 bytes in place with a valid magic
+// (`cp` over the file). Never write the file any other way than with the tool.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "genid/source.h"
@@ -35,8 +46,19 @@ inline constexpr const char* kDefaultCounterFilePath = "/run/snapsafe/generation
 inline constexpr char kCounterFileMagic[8] = {'S', 'S', 'G', 'E', 'N', 'v', '1', '\n'};
 inline constexpr size_t kCounterFileSize = 16;
 
-// Maps the file read-only and validates it; the source for the per-draw check.
+// How often still_valid() looks at the path (lstat); between two looks it only compares
+// the magic (one load).
+inline constexpr int64_t kCounterFileCheckIntervalNs = 1'000'000;
+
+// Maps the file read-only and validates it; the source for the per-draw check, with its
+// still_valid(). A process keeps every counter file it opened mapped (at most 256 distinct
+// ones; opening the same, still trusted file again reuses its mapping).
 OpenResult open_counter_file(const std::string& path);
+
+// Why the counter file whose source has `still_valid` stopped being trusted, as a line for
+// status() ("/run/snapsafe/generation: no longer trusted: it was replaced (...)"); "" while
+// it is trusted, or if `still_valid` is not a counter file's.
+std::string counter_file_invalid_reason(bool (*still_valid)());
 
 // Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
 // create: makes a fresh file (mode 0644) at a random generation unless a valid one exists
@@ -46,5 +68,9 @@ std::string counter_file_create(const std::string& path);
 std::string counter_file_bump(const std::string& path, Generation* generation);
 // read: the current generation.
 std::string counter_file_read(const std::string& path, Generation* generation);
+
+// Test-only: still_valid()'s rate limit for the lstat() (default
+// kCounterFileCheckIntervalNs; 0: every call).
+void counter_file_check_interval_for_testing(int64_t nanoseconds);
 
 }  // namespace snapsafe::genid

@@ -2,7 +2,9 @@
 // provoked for real; each test fails without its fix (noted at each test), and where the
 // hazard itself needs showing, a negative control shows it.
 //
+//  (a) unlinked, renamed away or replaced while mapped: still_valid() says so;
 //  (b) a file created again at restore never repeats the checkpoint's generation;
+//  (c) magic overwritten: still_valid() says so at once;
 //  (e) a FIFO at the path never blocks the open (counter file, VMClock, auto mode);
 //  (f) a file or directory someone else can write is refused, with a note saying why.
 #include <fcntl.h>
@@ -18,11 +20,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -139,6 +146,187 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// ---- (a) Replaced or unlinked while mapped: the process keeps the old inode, the hook
+// bumps the new file, the mapping never changes. (c) Magic overwritten. Without the fix
+// open_counter_file() returned no still_valid at all (null): every test below fails at
+// its first ASSERT_NE(still_valid, nullptr).
+
+using Clock = std::chrono::steady_clock;
+
+struct Opened {
+  genid::OpenedSource source;
+  bool (*still_valid)() = nullptr;
+};
+
+Opened open_checked(const std::string& path) {
+  genid::OpenResult result = genid::open_counter_file(path);
+  EXPECT_TRUE(result.ok) << result.error;
+  return {result.source, result.source.still_valid};
+}
+
+// Calls still_valid() until it says false or 2 s passed; returns how long that took.
+std::chrono::microseconds time_until_invalid(bool (*still_valid)()) {
+  const auto start = Clock::now();
+  while (still_valid() && Clock::now() - start < std::chrono::seconds(2)) {
+  }
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
+void create_file_at(const std::string& path) {
+  ASSERT_EQ(genid::counter_file_create(path), "");
+}
+
+TEST(StillValid, UnlinkRecreateAndBumpIsNoticedWithinTheRateLimit) {
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened opened = open_checked(path);
+  ASSERT_NE(opened.still_valid, nullptr);
+  EXPECT_TRUE(opened.still_valid());
+  EXPECT_EQ(genid::counter_file_invalid_reason(opened.still_valid), "");
+  const genid::Generation before = *opened.source.reader.word;
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  create_file_at(path);
+  testing::bump(path);
+  // The hazard: the restore hook's bump never reaches this mapping.
+  EXPECT_EQ(__atomic_load_n(opened.source.reader.word, __ATOMIC_ACQUIRE), before);
+  const auto took = time_until_invalid(opened.still_valid);
+  EXPECT_FALSE(opened.still_valid());
+  EXPECT_LT(took, std::chrono::milliseconds(500));
+  std::cout << "still_valid() false " << took.count() << " us after the replacement\n";
+  EXPECT_THAT(genid::counter_file_invalid_reason(opened.still_valid),
+              HasSubstr(path + ": no longer trusted: it was replaced (the path names another "
+                               "file now"));
+}
+
+TEST(StillValid, UnlinkAloneRenameAwayAndRenameOverAreNoticed) {
+  struct Case {
+    const char* what;
+    std::function<void(const std::string&)> act;
+    const char* reason;
+  };
+  const std::vector<Case> cases = {
+      {"unlink", [](const std::string& p) { ASSERT_EQ(unlink(p.c_str()), 0); },
+       "it was unlinked or renamed away"},
+      {"rename away",
+       [](const std::string& p) { ASSERT_EQ(rename(p.c_str(), (p + ".moved").c_str()), 0); },
+       "it was unlinked or renamed away"},
+      {"rename over",
+       [](const std::string& p) {
+         const std::string other = testing::temp_path("other");
+         create_file_at(other);
+         ASSERT_EQ(rename(other.c_str(), p.c_str()), 0);
+       },
+       "it was replaced"},
+      {"symlink swapped in",
+       [](const std::string& p) {
+         const std::string other = p + ".real";
+         ASSERT_EQ(rename(p.c_str(), other.c_str()), 0);
+         ASSERT_EQ(symlink(other.c_str(), p.c_str()), 0);  // the same inode, behind a link
+       },
+       "it was replaced"},
+      {"chmod 0666", [](const std::string& p) { ASSERT_EQ(chmod(p.c_str(), 0666), 0); },
+       "it was made writable by group or others"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = testing::temp_path("generation");
+    create_file_at(path);
+    const Opened opened = open_checked(path);
+    ASSERT_NE(opened.still_valid, nullptr);
+    EXPECT_TRUE(opened.still_valid()) << c.what;
+    c.act(path);
+    EXPECT_LT(time_until_invalid(opened.still_valid), std::chrono::milliseconds(500)) << c.what;
+    EXPECT_THAT(genid::counter_file_invalid_reason(opened.still_valid), HasSubstr(c.reason))
+        << c.what;
+  }
+}
+
+TEST(StillValid, OwnerChangeIsNoticed) {
+  REQUIRE_OTHER_USER();
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened opened = open_checked(path);
+  ASSERT_NE(opened.still_valid, nullptr);
+  ASSERT_EQ(chown(path.c_str(), kNobody, kNobody), 0);
+  EXPECT_LT(time_until_invalid(opened.still_valid), std::chrono::milliseconds(500));
+  EXPECT_THAT(genid::counter_file_invalid_reason(opened.still_valid),
+              HasSubstr("its owner changed"));
+}
+
+TEST(StillValid, MagicOverwrittenIsNoticedAtOnceAndForGood) {
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened opened = open_checked(path);
+  ASSERT_NE(opened.still_valid, nullptr);
+  EXPECT_TRUE(opened.still_valid());
+  const int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_EQ(pwrite(fd, "XXXXXXXX", 8, 0), 8);
+  EXPECT_FALSE(opened.still_valid()) << "the magic is compared on every call";
+  EXPECT_THAT(genid::counter_file_invalid_reason(opened.still_valid),
+              HasSubstr("its magic was overwritten"));
+  ASSERT_EQ(pwrite(fd, genid::kCounterFileMagic, 8, 0), 8);
+  close(fd);
+  EXPECT_FALSE(opened.still_valid()) << "once false, stays false";
+  // The tool side refuses the file while the magic is wrong (and a new open maps it again
+  // once it is right: a fresh source, a fresh still_valid).
+}
+
+TEST(StillValid, ManyThreadsSeeTheReplacement) {
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened opened = open_checked(path);
+  ASSERT_NE(opened.still_valid, nullptr);
+  std::atomic<bool> go{false};
+  std::atomic<int> saw_false{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      while (!go.load()) opened.still_valid();
+      if (time_until_invalid(opened.still_valid) < std::chrono::seconds(2)) saw_false++;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  go = true;
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(saw_false.load(), 4);
+}
+
+TEST(StillValid, ReopeningTheSameFileReusesItsMapping) {
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened a = open_checked(path), b = open_checked(path);
+  EXPECT_EQ(a.source.reader.word, b.source.reader.word);
+  EXPECT_EQ(a.still_valid, b.still_valid);
+}
+
+// The cost, measured (printed; the bounds are loose, for a loaded machine).
+TEST(StillValid, Cost) {
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened opened = open_checked(path);
+  ASSERT_NE(opened.still_valid, nullptr);
+  auto per_call_ns = [&](int calls) {
+    const auto start = Clock::now();
+    for (int i = 0; i < calls; ++i) {
+      if (!opened.still_valid()) ADD_FAILURE();
+    }
+    return std::chrono::duration<double, std::nano>(Clock::now() - start).count() / calls;
+  };
+  per_call_ns(1000);  // warm
+  const double limited = per_call_ns(2'000'000);
+  genid::counter_file_check_interval_for_testing(0);
+  const double every_call = per_call_ns(200'000);
+  genid::counter_file_check_interval_for_testing(genid::kCounterFileCheckIntervalNs);
+  struct timespec resolution;
+  clock_getres(CLOCK_MONOTONIC_COARSE, &resolution);
+  std::cout << "still_valid(): " << limited << " ns per call (lstat at most once per ms; "
+            << "CLOCK_MONOTONIC_COARSE resolution " << resolution.tv_nsec / 1000 << " us), "
+            << every_call << " ns per call with the lstat on every call\n";
+  RecordProperty("still_valid_ns", std::to_string(limited));
+  RecordProperty("still_valid_lstat_every_call_ns", std::to_string(every_call));
+  EXPECT_LT(limited, 1000.0);
+}
 
 // ---- (b) Recreated at restore. Old create started every file at 0, so a file created
 // again on a fresh tmpfs and bumped by the restore hook came back to the number it had
