@@ -2,6 +2,7 @@
 #include "genid/counter_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <utility>
 
 #include "genid/file_trust.h"
@@ -58,11 +60,14 @@ constexpr const char* kReasonOwner =
     "its owner changed to a user that is neither root nor the effective user";
 constexpr const char* kReasonWritable = "it was made writable by group or others";
 constexpr const char* kReasonNoStat = "its path cannot be checked any more (lstat failed)";
+constexpr const char* kReasonTruncated =
+    "it was truncated while mapped (SIGBUS caught: the page now reads generation unknown)";
 
 struct Slot {
   std::atomic<int> state{kFree};
   std::atomic<uintptr_t> base{0};  // the mapping while registered, else 0
-  size_t length = 0;
+  size_t length = 0;               // of the mapping: one page
+  int prot = 0;                    // PROT_READ, or PROT_READ | PROT_WRITE (the tool's)
   // Sources only (state kSource): what the path named when it was opened.
   std::string path;  // absolute, resolved at each check the way the restore hook resolves it
   dev_t dev = 0;
@@ -80,7 +85,7 @@ int64_t coarse_now_ns() {
 }
 
 // Registers a fresh mapping; the slot index, or -1 if the table is full.
-int claim_slot(void* map) {
+int claim_slot(void* map, int prot) {
   for (size_t i = 0; i < kSlots; ++i) {
     Slot& slot = g_slots[i];
     int expected = kFree;
@@ -88,6 +93,7 @@ int claim_slot(void* map) {
       continue;
     }
     slot.length = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    slot.prot = prot;
     slot.invalid.store(nullptr, std::memory_order_relaxed);
     slot.next_check_ns.store(0, std::memory_order_relaxed);
     slot.base.store(reinterpret_cast<uintptr_t>(map), std::memory_order_release);
@@ -141,6 +147,91 @@ bool check_slot(Slot& slot) {
   return true;
 }
 
+// ---- Truncation. A load from a page of a MAP_SHARED mapping past the end of its file
+// raises SIGBUS. The guard replaces such a counter page with a tombstone (magic 0,
+// generation kGenerationUnknown): the faulting load is retried and reads "unknown", so
+// the draw goes to the kernel, and still_valid() is false. Any other SIGBUS goes where it
+// went before the guard was installed.
+
+struct sigaction g_previous_sigbus;  // what to pass foreign SIGBUS to
+std::atomic<bool> g_sigbus_guard{true};
+std::mutex g_install_mutex;
+bool g_sigbus_installed = false;
+
+// Builds the tombstone aside and moves it over the counter page in one step (mremap), so
+// no load ever sees a half-made page (a zero generation). System calls only: safe in a
+// signal handler.
+bool tombstone_mapping(uintptr_t base, size_t length, int prot) {
+  void* page = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return false;
+  __atomic_store_n(generation_word(page), kGenerationUnknown, __ATOMIC_RELAXED);  // magic: 0
+  if (!(prot & PROT_WRITE)) mprotect(page, length, PROT_READ);
+  if (mremap(page, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(base)) ==
+      MAP_FAILED) {
+    munmap(page, length);
+    return false;
+  }
+  return true;
+}
+
+// A SIGBUS that is not ours: do what would have happened without the guard.
+void pass_on(int signal, siginfo_t* info, void* context) {
+  const struct sigaction& previous = g_previous_sigbus;
+  const bool fault = info != nullptr && info->si_code > 0;  // raised by the kernel, not kill()
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction != nullptr) previous.sa_sigaction(signal, info, context);
+    return;
+  }
+  if (previous.sa_handler == SIG_IGN) {
+    // A fault cannot be ignored: restored, the retried access faults again and the
+    // kernel kills, as it did before. A SIGBUS sent by kill() stays ignored.
+    if (fault) sigaction(SIGBUS, &previous, nullptr);
+    return;
+  }
+  if (previous.sa_handler == SIG_DFL) {
+    sigaction(SIGBUS, &previous, nullptr);
+    // A fault repeats on return and now kills; a sent signal is sent again (it stays
+    // pending until this handler returns).
+    if (!fault) raise(SIGBUS);
+    return;
+  }
+  previous.sa_handler(signal);
+}
+
+void on_sigbus(int signal, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  if (info != nullptr && info->si_code > 0 && g_sigbus_guard.load(std::memory_order_relaxed)) {
+    const uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr);
+    for (Slot& slot : g_slots) {
+      const uintptr_t base = slot.base.load(std::memory_order_acquire);
+      if (base == 0 || address - base >= slot.length) continue;
+      if (tombstone_mapping(base, slot.length, slot.prot)) {
+        invalidate(slot, kReasonTruncated);
+        errno = saved_errno;
+        return;  // the load is retried on the tombstone
+      }
+      break;  // no memory for a tombstone: as if there were no guard
+    }
+  }
+  pass_on(signal, info, context);
+  errno = saved_errno;
+}
+
+// Installed once, when a process first maps a counter file (`again`: tests only).
+void install_sigbus_guard(bool again) {
+  std::lock_guard<std::mutex> lock(g_install_mutex);
+  if (g_sigbus_installed && !again) return;
+  struct sigaction current;
+  if (sigaction(SIGBUS, nullptr, &current) != 0) return;
+  const bool ours = (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &on_sigbus;
+  if (!ours) g_previous_sigbus = current;
+  struct sigaction action = {};
+  action.sa_sigaction = &on_sigbus;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGBUS, &action, nullptr) == 0) g_sigbus_installed = true;
+}
+
 template <size_t kIndex>
 bool still_valid_at() {
   return check_slot(g_slots[kIndex]);
@@ -187,8 +278,9 @@ bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string*
     *error = errno_message(path, "mmap");
     return false;
   }
+  install_sigbus_guard(/*again=*/false);  // before the first load from the mapping
   mapped->map = map;
-  mapped->slot = claim_slot(map);
+  mapped->slot = claim_slot(map, prot);
   if (mapped->slot < 0) {
     munmap(map, kCounterFileSize);
     *error = path + ": too many counter-file mappings in this process (" +
@@ -272,6 +364,10 @@ std::string counter_file_invalid_reason(bool (*still_valid)()) {
   return "";
 }
 
+void counter_file_sigbus_guard_for_testing(bool enabled) { g_sigbus_guard.store(enabled); }
+
+void counter_file_reinstall_sigbus_handler_for_testing() { install_sigbus_guard(/*again=*/true); }
+
 void counter_file_check_interval_for_testing(int64_t nanoseconds) {
   g_check_interval_ns.store(nanoseconds);
 }
@@ -314,8 +410,9 @@ std::string counter_file_bump(const std::string& path, Generation* generation) {
   Mapped mapped;
   if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error)) return error;
   *generation = __atomic_add_fetch(generation_word(mapped.map), 1, __ATOMIC_SEQ_CST);
+  const bool intact = magic_intact(mapped.map);  // not tombstoned by a truncation meanwhile
   unmap_counter(mapped);
-  return "";
+  return intact ? "" : path + ": truncated or overwritten during the bump";
 }
 
 std::string counter_file_read(const std::string& path, Generation* generation) {
@@ -323,8 +420,9 @@ std::string counter_file_read(const std::string& path, Generation* generation) {
   Mapped mapped;
   if (!map_counter(path, PROT_READ, &mapped, &error)) return error;
   *generation = __atomic_load_n(generation_word(mapped.map), __ATOMIC_ACQUIRE);
+  const bool intact = magic_intact(mapped.map);
   unmap_counter(mapped);
-  return "";
+  return intact ? "" : path + ": truncated or overwritten while being read";
 }
 
 }  // namespace snapsafe::genid

@@ -27,7 +27,19 @@
 // Abuse while mapped, and what still_valid() (source.h) then says:
 //  - unlinked, renamed away or replaced (the hook would bump another file): false, from
 //    an lstat() of the path (another inode, or none), at most one per 1 ms per source;
-//  - magic overwritten, or the file made writable by others or given away: false.
+//  - magic overwritten, or the file made writable by others or given away: false;
+//  - truncated (`: > FILE`; `echo 1 > FILE` if a load lands between its truncation and
+//    its write): a load from a page past the end of the file raises SIGBUS. A process-wide
+//    SIGBUS handler, installed when the process first maps a counter file, replaces the
+//    faulting counter page with an anonymous "tombstone" page (magic 0, generation
+//    kGenerationUnknown), so the retried load reads "unknown" (the draw is served by the
+//    kernel) and still_valid() is false. A SIGBUS anywhere else goes where it went before:
+//    to the handler installed before ours (called with the same arguments), else it
+//    kills as it did (the default action restored; an ignored kill() stays ignored).
+//    Limit: an application that installs its own SIGBUS handler after its first counter
+//    file was mapped replaces ours; a truncation then kills it again, unless its handler
+//    passes faults it does not know on to the one it replaced. `echo 1 > FILE` that lands
+//    no load in between leaves a 2-byte file: no fault, a wrong magic: still_valid() false.
 // Once false it stays false; counter_file_invalid_reason() says why. The draw calls it on
 // its slow path and then stops buffering. It is thread-safe and async-signal-safe, and
 // never blocks on anything but the lstat() of a path on tmpfs.
@@ -69,8 +81,14 @@ std::string counter_file_bump(const std::string& path, Generation* generation);
 // read: the current generation.
 std::string counter_file_read(const std::string& path, Generation* generation);
 
-// Test-only: still_valid()'s rate limit for the lstat() (default
-// kCounterFileCheckIntervalNs; 0: every call).
+// Test-only. The SIGBUS guard: with `enabled` false, faults on counter pages are passed
+// on like any other (the negative control: the process dies of SIGBUS as it did).
+void counter_file_sigbus_guard_for_testing(bool enabled);
+// Installs the SIGBUS handler again, taking the one installed now as the one to pass
+// foreign faults to (as if this process mapped its first counter file now).
+void counter_file_reinstall_sigbus_handler_for_testing();
+// still_valid()'s rate limit for the lstat() (default kCounterFileCheckIntervalNs; 0:
+// every call).
 void counter_file_check_interval_for_testing(int64_t nanoseconds);
 
 }  // namespace snapsafe::genid

@@ -5,6 +5,7 @@
 //  (a) unlinked, renamed away or replaced while mapped: still_valid() says so;
 //  (b) a file created again at restore never repeats the checkpoint's generation;
 //  (c) magic overwritten: still_valid() says so at once;
+//  (d) truncated while mapped: no SIGBUS death; the draw goes to the kernel;
 //  (e) a FIFO at the path never blocks the open (counter file, VMClock, auto mode);
 //  (f) a file or directory someone else can write is refused, with a note saying why.
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -326,6 +328,162 @@ TEST(StillValid, Cost) {
   RecordProperty("still_valid_ns", std::to_string(limited));
   RecordProperty("still_valid_lstat_every_call_ns", std::to_string(every_call));
   EXPECT_LT(limited, 1000.0);
+}
+
+// ---- (d) Truncated while mapped (`: > FILE`). Without the guard every process that
+// maps the file dies of SIGBUS at its next draw: the negative control below, and what
+// the guarded test sees with the fix reverted ("killed by Bus error").
+
+void no_core_dumps() {
+  const struct rlimit none = {0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+}
+
+// Parent and child: the child draws from the counter file, the parent then truncates it
+// with `how`, and the child draws again. Returns the child's wait status. `guarded`
+// false switches the guard off in the child (the negative control).
+int child_draws_across_truncation(const std::function<void(const std::string&)>& how,
+                                  bool guarded, const std::string& expect_reason) {
+  const std::string path = testing::use_fresh_counter_file();
+  int ready[2], truncated[2];
+  EXPECT_EQ(pipe(ready), 0);
+  EXPECT_EQ(pipe(truncated), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    no_core_dumps();
+    alarm(20);
+    genid::counter_file_sigbus_guard_for_testing(guarded);
+    const genid::OpenedSource& source = genid::init().active;
+    if (source.kind != SourceKind::kCounterFile || source.still_valid == nullptr) _exit(10);
+    (void)random_u64();  // seeded from the file's generation
+    if (!source.still_valid()) _exit(11);
+    const uint64_t reseeds = status().reseeds;
+    const uint32_t remaining = rng_internal::t_state->remaining;
+    char byte = 0;
+    if (write(ready[1], "r", 1) != 1 || read(truncated[0], &byte, 1) != 1) _exit(12);
+    std::set<uint64_t> values;
+    for (int i = 0; i < 100; ++i) values.insert(random_u64());  // the first load faults
+    if (values.size() != 100) _exit(13);
+    if (source.still_valid()) _exit(14);
+    if (genid::counter_file_invalid_reason(source.still_valid).find(expect_reason) ==
+        std::string::npos) {
+      _exit(15);
+    }
+    if (expect_reason.find("SIGBUS") != std::string::npos) {
+      // Served by the kernel: no reseed, the buffer untouched, the generation unknown.
+      if (genid::read_generation() != genid::kGenerationUnknown) _exit(16);
+      if (status().reseeds != reseeds) _exit(17);
+      if (rng_internal::t_state->remaining != remaining) _exit(18);
+    }
+    _exit(0);
+  }
+  char byte = 0;
+  EXPECT_EQ(read(ready[0], &byte, 1), 1);
+  how(path);
+  EXPECT_EQ(write(truncated[1], "t", 1), 1);
+  int outcome = 0;
+  waitpid(pid, &outcome, 0);
+  for (int fd : {ready[0], ready[1], truncated[0], truncated[1]}) close(fd);
+  return outcome;
+}
+
+void truncate_like_colon(const std::string& path) {  // `: > FILE`
+  const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  close(fd);
+}
+
+void truncate_like_echo(const std::string& path) {  // `echo 1 > FILE`
+  const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "1\n", 2), 2);
+  close(fd);
+}
+
+TEST(Truncation, DrawsGoOnFromTheKernelAndStillValidIsFalse) {
+  const int outcome = child_draws_across_truncation(truncate_like_colon, true, "SIGBUS caught");
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
+  // This process maps the truncated file too: its own next check is caught the same way.
+  EXPECT_EQ(genid::read_generation(), genid::kGenerationUnknown);
+  EXPECT_NE(random_u64() | random_u64(), 0u);
+  EXPECT_FALSE(genid::init().active.still_valid());
+}
+
+TEST(Truncation, NegativeControlWithoutTheGuardTheProcessDiesOfSigbus) {
+  const int outcome = child_draws_across_truncation(truncate_like_colon, false, "");
+  EXPECT_TRUE(WIFSIGNALED(outcome) && WTERMSIG(outcome) == SIGBUS) << describe(outcome);
+}
+
+TEST(Truncation, EchoIntoTheFileLeavesAWrongMagic) {
+  // 2 bytes left: the page is inside the file again, no fault; the magic reads "1\n".
+  const int outcome = child_draws_across_truncation(truncate_like_echo, true, "magic");
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
+}
+
+TEST(Truncation, ToolFunctionsOnATruncatedFileFailCleanly) {
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  truncate_like_colon(path);
+  genid::Generation generation;
+  EXPECT_THAT(genid::counter_file_bump(path, &generation), HasSubstr("truncated counter file"));
+  EXPECT_THAT(genid::counter_file_read(path, &generation), HasSubstr("truncated counter file"));
+}
+
+// A SIGBUS that is not on a counter page behaves exactly as before the guard.
+void fault_on_a_truncated_scratch_mapping() {
+  const std::string path = testing::temp_path("scratch");
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || ftruncate(fd, 4096) != 0) _exit(30);
+  auto* page = static_cast<volatile char*>(
+      mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0));
+  if (page == MAP_FAILED || ftruncate(fd, 0) != 0) _exit(31);
+  (void)page[0];
+}
+
+TEST(Truncation, ForeignFaultsStillKillWithTheDefaultAction) {
+  testing::use_fresh_counter_file();  // the guard is installed in this process
+  const int outcome = in_child([] {
+    no_core_dumps();
+    fault_on_a_truncated_scratch_mapping();
+    return 0;
+  });
+  EXPECT_TRUE(WIFSIGNALED(outcome) && WTERMSIG(outcome) == SIGBUS) << describe(outcome);
+  const int sent = in_child([] {
+    no_core_dumps();
+    kill(getpid(), SIGBUS);
+    return 0;
+  });
+  EXPECT_TRUE(WIFSIGNALED(sent) && WTERMSIG(sent) == SIGBUS) << describe(sent);
+}
+
+TEST(Truncation, ForeignFaultsGoToTheHandlerInstalledBefore) {
+  testing::use_fresh_counter_file();
+  const int outcome = in_child([] {
+    struct sigaction theirs = {};
+    theirs.sa_sigaction = [](int, siginfo_t* info, void*) { _exit(info->si_code > 0 ? 42 : 43); };
+    theirs.sa_flags = SA_SIGINFO;
+    sigaction(SIGBUS, &theirs, nullptr);
+    genid::counter_file_reinstall_sigbus_handler_for_testing();  // ours on top of theirs
+    // A counter page truncated: ours handles it, theirs is not called.
+    const std::string path = genid::init().active.path;
+    const int fd = open(path.c_str(), O_WRONLY | O_TRUNC);
+    close(fd);
+    if (genid::read_generation() != genid::kGenerationUnknown) return 1;
+    fault_on_a_truncated_scratch_mapping();  // theirs: _exit(42)
+    return 2;
+  });
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 42) << describe(outcome);
+}
+
+TEST(Truncation, AnIgnoredSentSigbusStaysIgnored) {
+  testing::use_fresh_counter_file();
+  const int outcome = in_child([] {
+    signal(SIGBUS, SIG_IGN);
+    genid::counter_file_reinstall_sigbus_handler_for_testing();
+    kill(getpid(), SIGBUS);
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
 }
 
 // ---- (b) Recreated at restore. Old create started every file at 0, so a file created
