@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -262,7 +263,8 @@ void unmap_counter(const Mapped& mapped) {
 // Opens the file under the trust rules (file_trust.h), checks its size, maps it with
 // `prot`, registers the mapping and checks the magic. On failure returns false with
 // *error set.
-bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string* error) {
+bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string* error,
+                 bool* bad_magic = nullptr) {
   const int fd = open_trusted(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY,
                               LastComponent::kRegularNoFollow, &mapped->st, error);
   if (fd < 0) return false;
@@ -290,6 +292,7 @@ bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string*
   if (!magic_intact(map)) {
     unmap_counter(*mapped);
     *error = path + ": corrupt counter file (bad magic; expected \"SSGENv1\")";
+    if (bad_magic != nullptr) *bad_magic = true;
     return false;
   }
   return true;
@@ -317,6 +320,136 @@ std::string random_start(Generation* generation) {
     }
   }
   return "getrandom: no usable value in 16 attempts";
+}
+
+// A hidden, unguessable name for the new file next to `name`.
+std::string temporary_name(const std::string& name) {
+  uint64_t suffix = 0;
+  if (getrandom(&suffix, sizeof suffix, GRND_NONBLOCK) != sizeof suffix) suffix = getpid();
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(suffix));
+  return "." + name + ".new-" + hex;
+}
+
+// Whatever create found at the path is positively not a usable counter file (as opposed
+// to one we could not judge, e.g. not readable by us): it may be replaced.
+bool replaceable(const struct stat& seen, bool bad_magic) {
+  return !S_ISREG(seen.st_mode) || untrusted_reason(seen, /*is_dir=*/false) != nullptr ||
+         seen.st_size < static_cast<off_t>(kCounterFileSize) || bad_magic;
+}
+
+// Before an invalid file is replaced: processes may still map it, and the restore hook
+// will never bump it again. Its generation word becomes kGenerationUnknown and its magic
+// 0, so their draws go to the kernel and their still_valid() is false. Only where that
+// cannot hit anything else: a regular 16-byte file with exactly one link (a hard link
+// planted from elsewhere has two), opened without following links or blocking.
+void retire(int dirfd, const std::string& name, const struct stat& seen) {
+  if (!S_ISREG(seen.st_mode) || seen.st_nlink != 1 ||
+      seen.st_size != static_cast<off_t>(kCounterFileSize)) {
+    return;
+  }
+  const int fd = openat(dirfd, name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  void* map = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && st.st_dev == seen.st_dev && st.st_ino == seen.st_ino &&
+      S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+      st.st_size == static_cast<off_t>(kCounterFileSize)) {
+    map = mmap(nullptr, kCounterFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  close(fd);
+  if (map == MAP_FAILED) return;
+  install_sigbus_guard(/*again=*/false);  // truncated meanwhile: a tombstone, not a death
+  const int slot = claim_slot(map, PROT_READ | PROT_WRITE);
+  if (slot >= 0) {
+    __atomic_store_n(generation_word(map), kGenerationUnknown, __ATOMIC_SEQ_CST);
+    __atomic_store_n(static_cast<uint64_t*>(map), uint64_t{0}, __ATOMIC_SEQ_CST);
+    release_slot(slot);
+  }
+  munmap(map, kCounterFileSize);
+}
+
+// Writes a complete new file under a temporary name in `dirfd`: mode 0644 whatever the
+// umask (every process must read it), owned by the caller. Returns its name, or "" with
+// *error set.
+std::string write_new_file(int dirfd, const std::string& name, const std::string& path,
+                           std::string* error) {
+  Generation start = 0;
+  if (std::string failed = random_start(&start); !failed.empty()) {
+    *error = path + ": " + failed;
+    return "";
+  }
+  const std::string tmp = temporary_name(name);
+  const int fd = openat(dirfd, tmp.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = errno_message(path, "create");
+    return "";
+  }
+  char bytes[kCounterFileSize] = {};
+  std::memcpy(bytes, kCounterFileMagic, sizeof kCounterFileMagic);
+  std::memcpy(bytes + 8, &start, sizeof start);
+  const bool written = fchmod(fd, 0644) == 0 &&
+                       write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+  const int saved_errno = errno;
+  close(fd);
+  if (!written) {
+    unlinkat(dirfd, tmp.c_str(), 0);
+    errno = saved_errno;
+    *error = errno_message(path, "write");
+    return "";
+  }
+  return tmp;
+}
+
+// Puts `tmp` at `name` only if nothing is there. 0, or an errno (EEXIST: someone was
+// faster).
+int place_if_absent(int dirfd, const std::string& tmp, const std::string& name) {
+  if (renameat2(dirfd, tmp.c_str(), dirfd, name.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // A file system without RENAME_NOREPLACE: link() never replaces either.
+  if (linkat(dirfd, tmp.c_str(), dirfd, name.c_str(), 0) != 0) return errno;
+  unlinkat(dirfd, tmp.c_str(), 0);
+  return 0;
+}
+
+std::string create_in(int dirfd, const std::string& name, const std::string& path,
+                      std::string* replaced) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    struct stat seen;
+    std::string invalid;  // why the file there is not kept; "" if nothing is there
+    if (fstatat(dirfd, name.c_str(), &seen, AT_SYMLINK_NOFOLLOW) == 0) {
+      Mapped existing;
+      bool bad_magic = false;
+      if (map_counter(path, PROT_READ, &existing, &invalid, &bad_magic)) {
+        unmap_counter(existing);
+        return "";  // a valid file exists: never reset a generation processes rely on
+      }
+      if (!replaceable(seen, bad_magic)) return invalid;  // not ours to judge
+    } else if (errno != ENOENT) {
+      return errno_message(path, "stat");
+    }
+    std::string error;
+    const std::string tmp = write_new_file(dirfd, name, path, &error);
+    if (tmp.empty()) return error;
+    if (invalid.empty()) {
+      const int failed = place_if_absent(dirfd, tmp, name);
+      if (failed == 0) return "";
+      unlinkat(dirfd, tmp.c_str(), 0);
+      if (failed == EEXIST) continue;  // created meanwhile: judge that one
+      errno = failed;
+      return errno_message(path, "rename");
+    }
+    retire(dirfd, name, seen);
+    if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
+      const std::string message = errno_message(path, "rename");
+      unlinkat(dirfd, tmp.c_str(), 0);
+      return message;
+    }
+    if (replaced != nullptr) *replaced = invalid;
+    return "";
+  }
+  return path + ": created and removed by someone else while we were creating it";
 }
 
 }  // namespace
@@ -372,37 +505,14 @@ void counter_file_check_interval_for_testing(int64_t nanoseconds) {
   g_check_interval_ns.store(nanoseconds);
 }
 
-std::string counter_file_create(const std::string& path) {
-  std::string error;
-  if (Mapped existing; map_counter(path, PROT_READ, &existing, &error)) {
-    unmap_counter(existing);
-    return "";  // a valid file exists: never reset a generation processes rely on
-  }
-  Generation start = 0;
-  if (std::string failed = random_start(&start); !failed.empty()) return path + ": " + failed;
-  // Write the complete file under a temporary name, then rename it into place, so no
-  // process ever maps a half-written file.
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_message(tmp, "create");
-  char bytes[kCounterFileSize] = {};
-  std::memcpy(bytes, kCounterFileMagic, sizeof kCounterFileMagic);
-  std::memcpy(bytes + 8, &start, sizeof start);
-  const bool written = fchmod(fd, 0644) == 0 &&  // whatever the umask: others must read it
-                       write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
-  const int saved_errno = errno;
-  close(fd);
-  if (!written) {
-    unlink(tmp.c_str());
-    errno = saved_errno;
-    return errno_message(tmp, "write");
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string message = errno_message(path, "rename");
-    unlink(tmp.c_str());
-    return message;
-  }
-  return "";
+std::string counter_file_create(const std::string& path, std::string* replaced) {
+  if (replaced != nullptr) replaced->clear();
+  std::string name, error;
+  const int dirfd = open_trusted_parent(path, &name, &error);
+  if (dirfd < 0) return error;
+  error = create_in(dirfd, name, path, replaced);
+  close(dirfd);
+  return error;
 }
 
 std::string counter_file_bump(const std::string& path, Generation* generation) {

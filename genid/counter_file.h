@@ -73,9 +73,18 @@ OpenResult open_counter_file(const std::string& path);
 std::string counter_file_invalid_reason(bool (*still_valid)());
 
 // Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
-// create: makes a fresh file (mode 0644) at a random generation unless a valid one exists
-// (then unchanged). Fails closed (nothing written) if getrandom fails.
-std::string counter_file_create(const std::string& path);
+// None of them ever truncates a file, follows a symlink at the last component, or blocks
+// on a FIFO; each applies the trust rules above.
+// create: makes a fresh file (mode 0644 whatever the umask, owned by the caller) at a
+// random generation unless a valid trusted one exists (then unchanged). Refuses a
+// directory others could write. Something at the path that is positively not a usable
+// counter file (bad magic, shorter than 16 bytes, not a regular file, untrusted) is
+// replaced atomically (rename), after it was retired where that is safe (a 16-byte
+// regular file with one link): generation word kGenerationUnknown, magic 0, so processes
+// still mapping it see "unknown"; `*replaced` then says why it was replaced. A file it
+// cannot judge (not readable by the caller) is an error, left alone. Fails closed
+// (nothing written) if getrandom fails.
+std::string counter_file_create(const std::string& path, std::string* replaced = nullptr);
 // bump: atomically increments the generation; `*generation` receives the new value.
 std::string counter_file_bump(const std::string& path, Generation* generation);
 // read: the current generation.

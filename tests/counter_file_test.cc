@@ -486,6 +486,82 @@ TEST(Truncation, AnIgnoredSentSigbusStaysIgnored) {
   EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
 }
 
+// ---- create over an invalid file: replaced by rename; processes still mapping the old
+// one read "unknown" from then on. Without the fix create renamed over it and left the
+// old inode as it was: its mappers kept a live-looking generation nobody would bump.
+
+TEST(CreateReplaces, AnInvalidFileAndRetiresItForItsMappers) {
+  const std::string path = testing::use_fresh_counter_file();
+  const genid::OpenedSource& source = genid::init().active;
+  ASSERT_EQ(source.kind, SourceKind::kCounterFile);
+  const int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_EQ(pwrite(fd, "XXXXXXXX", 8, 0), 8);  // (c): the magic overwritten
+  close(fd);
+  EXPECT_NE(genid::read_generation(), genid::kGenerationUnknown) << "before: a live number";
+  std::string replaced;
+  ASSERT_EQ(genid::counter_file_create(path, &replaced), "");
+  EXPECT_THAT(replaced, HasSubstr("corrupt counter file"));
+  EXPECT_EQ(genid::read_generation(), genid::kGenerationUnknown);
+  EXPECT_FALSE(source.still_valid());
+  EXPECT_THAT(genid::counter_file_invalid_reason(source.still_valid), HasSubstr("magic"));
+  testing::on_new_thread([] { EXPECT_NE(random_u64() | random_u64(), 0u); });
+  EXPECT_TRUE(genid::open_counter_file(path).ok) << "the replacement is valid";
+}
+
+TEST(CreateReplaces, AFileOthersCouldWrite) {
+  const std::string path = testing::use_fresh_counter_file();
+  const genid::OpenedSource& source = genid::init().active;
+  ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+  std::string replaced;
+  ASSERT_EQ(genid::counter_file_create(path, &replaced), "");
+  EXPECT_THAT(replaced, HasSubstr("writable by group or others"));
+  EXPECT_EQ(genid::read_generation(), genid::kGenerationUnknown);
+  EXPECT_FALSE(source.still_valid());
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
+TEST(CreateReplaces, NeverRetiresAFileWithAnotherLink) {
+  // A hard link planted at the path (nlink 2) may be any file of the same owner: create
+  // replaces the name but writes nothing into the file.
+  const std::string dir = make_dir(testing::temp_path("dir"), 0755);
+  const std::string elsewhere = testing::temp_path("precious");
+  const int fd = open(elsewhere.c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_EQ(write(fd, "0123456789abcdef", 16), 16);
+  close(fd);
+  ASSERT_EQ(link(elsewhere.c_str(), (dir + "/generation").c_str()), 0);
+  std::string replaced;
+  ASSERT_EQ(genid::counter_file_create(dir + "/generation", &replaced), "");
+  EXPECT_THAT(replaced, HasSubstr("corrupt"));
+  char bytes[17] = {};
+  const int again = open(elsewhere.c_str(), O_RDONLY);
+  ASSERT_EQ(read(again, bytes, 16), 16);
+  close(again);
+  EXPECT_STREQ(bytes, "0123456789abcdef");
+}
+
+TEST(CreateReplaces, NotAFileItCannotJudge) {
+  REQUIRE_OTHER_USER();
+  // As uid 65534, a valid root file it cannot read (0600) is an error, not a replacement.
+  ScratchDir scratch;
+  const std::string dir = make_dir(scratch.path() + "/d", 0755);
+  const std::string path = counter_in(dir);
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  genid::Generation before = 0;
+  ASSERT_EQ(genid::counter_file_read(path, &before), "");
+  ASSERT_EQ(chown(dir.c_str(), kNobody, kNobody), 0);  // its directory: it could rename
+  const int outcome = as_nobody([&] {
+    return genid::counter_file_create(path).find("Permission denied") != std::string::npos ? 0
+                                                                                          : 1;
+  });
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
+  ASSERT_EQ(chown(dir.c_str(), 0, 0), 0);
+  genid::Generation after = 0;
+  ASSERT_EQ(genid::counter_file_read(path, &after), "");
+  EXPECT_EQ(after, before);
+}
+
 // ---- (b) Recreated at restore. Old create started every file at 0, so a file created
 // again on a fresh tmpfs and bumped by the restore hook came back to the number it had
 // at the checkpoint.
