@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <array>
@@ -71,8 +72,8 @@ struct Slot {
   int prot = 0;                    // PROT_READ, or PROT_READ | PROT_WRITE (the tool's)
   // Sources only (state kSource): what the path named when it was opened.
   std::string path;  // absolute, resolved at each check the way the restore hook resolves it
-  dev_t dev = 0;
-  ino_t ino = 0;
+  std::atomic<uint64_t> dev{0};  // the mapped file (atomic: a check may follow a re-mapping)
+  std::atomic<uint64_t> ino{0};
   std::atomic<int64_t> next_check_ns{0};     // still_valid's next lstat, CLOCK_MONOTONIC_COARSE
   std::atomic<const char*> invalid{nullptr};  // set once, never cleared: why it is not trusted
 };
@@ -115,10 +116,75 @@ bool invalidate(Slot& slot, const char* reason) {
   return false;
 }
 
+// The device and inode of the file mapped at `base`, from /proc/self/maps; false if it
+// cannot be told. System calls and a byte-by-byte scan only: async-signal-safe.
+bool mapped_file_identity(uintptr_t base, uint64_t* dev, uint64_t* ino) {
+  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // Each line: start-end perms offset major:minor inode [path]. Fields by number.
+  int field = 0;
+  bool skip = false, found = false;
+  uint64_t start = 0, major = 0, minor = 0, inode = 0;
+  char chunk[4096];
+  ssize_t got;
+  while (!found && (got = read(fd, chunk, sizeof chunk)) > 0) {
+    for (ssize_t i = 0; i < got; ++i) {
+      const char c = chunk[i];
+      if (c == '\n') {
+        found = !skip && field >= 5 && start == base;
+        if (found) break;
+        field = 0;
+        skip = false;
+        start = major = minor = inode = 0;
+        continue;
+      }
+      if (skip) continue;
+      const int hex = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      switch (field) {
+        case 0:  // start address
+          if (c == '-') {
+            field = 1;
+            skip = start != base;
+          } else if (hex >= 0) {
+            start = start * 16 + static_cast<uint64_t>(hex);
+          }
+          break;
+        case 4:  // device, major:minor in hex
+          if (c == ':') {
+            major = minor, minor = 0;
+            field = 40;
+          } else if (hex >= 0) {
+            minor = minor * 16 + static_cast<uint64_t>(hex);
+          }
+          break;
+        case 40:
+          if (c == ' ') field = 5;
+          else if (hex >= 0) minor = minor * 16 + static_cast<uint64_t>(hex);
+          break;
+        case 5:  // inode, decimal
+          if (c == ' ') field = 6;
+          else if (c >= '0' && c <= '9') inode = inode * 10 + static_cast<uint64_t>(c - '0');
+          break;
+        case 6:
+          break;
+        default:  // end, perms, offset: to the next space
+          if (c == ' ') ++field;
+          break;
+      }
+    }
+  }
+  close(fd);
+  if (found) {
+    *dev = makedev(major, minor);
+    *ino = inode;
+  }
+  return found;
+}
+
 // still_valid() of the source in `slot`. Every call: one load of the magic. At most once
 // per check interval (the first caller after it elapsed wins; others go on): one lstat()
-// of the path, compared with the file that was mapped.
-bool check_slot(Slot& slot) {
+// of the path, compared with the file that is mapped.
+bool check_slot_may_set_errno(Slot& slot) {
   if (slot.invalid.load(std::memory_order_acquire) != nullptr) return false;
   void* const map = reinterpret_cast<void*>(slot.base.load(std::memory_order_relaxed));
   if (!magic_intact(map)) {
@@ -139,13 +205,32 @@ bool check_slot(Slot& slot) {
   if (lstat(slot.path.c_str(), &st) != 0) {
     return invalidate(slot, errno == ENOENT ? kReasonGone : kReasonNoStat);
   }
-  if (st.st_dev != slot.dev || st.st_ino != slot.ino) return invalidate(slot, kReasonReplaced);
+  if (st.st_dev != slot.dev.load(std::memory_order_relaxed) ||
+      st.st_ino != slot.ino.load(std::memory_order_relaxed)) {
+    // Another file at the path. Still fine if the mapping itself is now that file: a
+    // restore that re-creates file mappings by path (CRIU) maps the file the hook bumps.
+    uint64_t dev = 0, ino = 0;
+    if (!mapped_file_identity(reinterpret_cast<uintptr_t>(map), &dev, &ino) ||
+        dev != st.st_dev || ino != st.st_ino) {
+      return invalidate(slot, kReasonReplaced);
+    }
+    slot.dev.store(dev, std::memory_order_relaxed);
+    slot.ino.store(ino, std::memory_order_relaxed);
+  }
   if (untrusted_reason(st, /*is_dir=*/false) != nullptr) {
     const bool trusted_owner = st.st_uid == 0 || st.st_uid == geteuid();
     return invalidate(slot, trusted_owner ? kReasonWritable : kReasonOwner);
   }
   if (st.st_size < static_cast<off_t>(kCounterFileSize)) return invalidate(slot, kReasonShrunk);
   return true;
+}
+
+// The same, leaving errno as it was (the draw calls it).
+bool check_slot(Slot& slot) {
+  const int saved_errno = errno;
+  const bool valid = check_slot_may_set_errno(slot);
+  errno = saved_errno;
+  return valid;
 }
 
 // ---- Truncation. A load from a page of a MAP_SHARED mapping past the end of its file
@@ -190,10 +275,11 @@ void pass_on(int signal, siginfo_t* info, void* context) {
     return;
   }
   if (previous.sa_handler == SIG_DFL) {
+    // The default action, restored, then the signal again (pending until this handler
+    // returns): the process dies of SIGBUS as it would have, whether the signal was a
+    // fault (which might not repeat: an asynchronous memory error) or sent.
     sigaction(SIGBUS, &previous, nullptr);
-    // A fault repeats on return and now kills; a sent signal is sent again (it stays
-    // pending until this handler returns).
-    if (!fault) raise(SIGBUS);
+    raise(SIGBUS);
     return;
   }
   previous.sa_handler(signal);
@@ -468,7 +554,8 @@ OpenResult open_counter_file(const std::string& path) {
   for (size_t i = 0; i < kSlots; ++i) {
     Slot& slot = g_slots[i];
     if (slot.state.load(std::memory_order_acquire) == kSource && slot.path == absolute &&
-        slot.dev == mapped.st.st_dev && slot.ino == mapped.st.st_ino && kStillValid[i]()) {
+        slot.dev.load() == mapped.st.st_dev && slot.ino.load() == mapped.st.st_ino &&
+        kStillValid[i]()) {
       unmap_counter(mapped);
       index = static_cast<int>(i);
       break;
@@ -477,8 +564,8 @@ OpenResult open_counter_file(const std::string& path) {
   Slot& slot = g_slots[index];
   if (index == mapped.slot) {
     slot.path = absolute;
-    slot.dev = mapped.st.st_dev;
-    slot.ino = mapped.st.st_ino;
+    slot.dev.store(mapped.st.st_dev);
+    slot.ino.store(mapped.st.st_ino);
     slot.state.store(kSource, std::memory_order_release);
   }
   Reader reader;

@@ -14,19 +14,21 @@
 // bits from getrandom (never 0, and at least 2^32 bumps below kGenerationUnknown), so a
 // file recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
 // A missing, truncated or corrupt file is reported as an error: the library then falls
-// back to the next safe mode.
+// back to the next safe mode. Nothing here ever truncates a file.
 //
 // Who may control it (genid/file_trust.h): the file must be a regular file at exactly the
 // path (no symlink at the last component; a FIFO there never blocks the open), owned by
 // root or the effective user and not writable by group or others, in directories owned by
 // root or the effective user that are not writable by group or others unless sticky.
 // Anything else is refused with a message saying why; the library then runs kernel-backed
-// with that note in status(). The tool refuses such a file the same way. Limit: truncating the file while processes map it makes
-// their next check fault (SIGBUS); the tool never truncates an existing file.
+// with that note in status(). The tool refuses such a file the same way.
 //
 // Abuse while mapped, and what still_valid() (source.h) then says:
 //  - unlinked, renamed away or replaced (the hook would bump another file): false, from
-//    an lstat() of the path (another inode, or none), at most one per 1 ms per source;
+//    an lstat() of the path: no file, or another inode than the one mapped (a mapping
+//    that was itself re-made onto the file now at the path, as a CRIU restore does, is
+//    still fine: /proc/self/maps tells). At most one lstat per 1 ms per source
+//    (CLOCK_MONOTONIC_COARSE: in practice once per clock tick);
 //  - magic overwritten, or the file made writable by others or given away: false;
 //  - truncated (`: > FILE`; `echo 1 > FILE` if a load lands between its truncation and
 //    its write): a load from a page past the end of the file raises SIGBUS. A process-wide
@@ -34,15 +36,16 @@
 //    faulting counter page with an anonymous "tombstone" page (magic 0, generation
 //    kGenerationUnknown), so the retried load reads "unknown" (the draw is served by the
 //    kernel) and still_valid() is false. A SIGBUS anywhere else goes where it went before:
-//    to the handler installed before ours (called with the same arguments), else it
-//    kills as it did (the default action restored; an ignored kill() stays ignored).
+//    to the handler installed before ours (called with the same arguments; its sa_mask
+//    and SA_RESETHAND are not replayed), else it kills as it did (the default action
+//    restored and the signal raised again; an ignored kill() stays ignored).
 //    Limit: an application that installs its own SIGBUS handler after its first counter
 //    file was mapped replaces ours; a truncation then kills it again, unless its handler
 //    passes faults it does not know on to the one it replaced. `echo 1 > FILE` that lands
 //    no load in between leaves a 2-byte file: no fault, a wrong magic: still_valid() false.
 // Once false it stays false; counter_file_invalid_reason() says why. The draw calls it on
-// its slow path and then stops buffering. It is thread-safe and async-signal-safe, and
-// never blocks on anything but the lstat() of a path on tmpfs.
+// its slow path and then stops buffering. It is thread-safe and async-signal-safe, leaves
+// errno alone, and never blocks on anything but the lstat() of a path on tmpfs.
 // Not detected: a trusted writer rewriting the 16 bytes in place with a valid magic
 // (`cp` over the file). Never write the file any other way than with the tool.
 #pragma once

@@ -175,6 +175,16 @@ std::chrono::microseconds time_until_invalid(bool (*still_valid)()) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
 }
 
+// still_valid()'s lstat interval for the scope (restored even when an ASSERT returns).
+struct CheckInterval {
+  explicit CheckInterval(int64_t nanoseconds) {
+    genid::counter_file_check_interval_for_testing(nanoseconds);
+  }
+  ~CheckInterval() {
+    genid::counter_file_check_interval_for_testing(genid::kCounterFileCheckIntervalNs);
+  }
+};
+
 void create_file_at(const std::string& path) {
   ASSERT_EQ(genid::counter_file_create(path), "");
 }
@@ -241,6 +251,35 @@ TEST(StillValid, UnlinkAloneRenameAwayAndRenameOverAreNoticed) {
     EXPECT_THAT(genid::counter_file_invalid_reason(opened.still_valid), HasSubstr(c.reason))
         << c.what;
   }
+}
+
+TEST(StillValid, AMappingRestoredByPathOntoTheNewFileStaysValid) {
+  // CRIU restores a file mapping by opening the path again: the mapping is then the file
+  // the hook bumps, and nothing is wrong. The control is the test above (not re-mapped).
+  const std::string path = testing::temp_path("generation");
+  create_file_at(path);
+  const Opened opened = open_checked(path);
+  ASSERT_NE(opened.still_valid, nullptr);
+  ASSERT_TRUE(opened.still_valid());
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  create_file_at(path);
+  const int fd = open(path.c_str(), O_RDONLY);
+  void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(opened.source.reader.word) &
+                                       ~uintptr_t{4095});
+  ASSERT_EQ(mmap(page, genid::kCounterFileSize, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0), page);
+  close(fd);
+  {
+    const CheckInterval every_call(0);  // the lstat on every call, once this interval ends
+    const auto start = Clock::now();
+    while (Clock::now() - start < std::chrono::milliseconds(30)) {
+      ASSERT_TRUE(opened.still_valid());
+    }
+  }
+  genid::Generation now = 0;
+  ASSERT_EQ(genid::counter_file_bump(path, &now), "");
+  EXPECT_EQ(*opened.source.reader.word, now) << "the mapping sees the hook's bumps";
+  ASSERT_EQ(unlink(path.c_str()), 0);  // and a later replacement is still noticed
+  EXPECT_LT(time_until_invalid(opened.still_valid), std::chrono::milliseconds(500));
 }
 
 TEST(StillValid, OwnerChangeIsNoticed) {
@@ -317,9 +356,11 @@ TEST(StillValid, Cost) {
   };
   per_call_ns(1000);  // warm
   const double limited = per_call_ns(2'000'000);
-  genid::counter_file_check_interval_for_testing(0);
-  const double every_call = per_call_ns(200'000);
-  genid::counter_file_check_interval_for_testing(genid::kCounterFileCheckIntervalNs);
+  double every_call = 0;
+  {
+    const CheckInterval every(0);
+    every_call = per_call_ns(200'000);
+  }
   struct timespec resolution;
   clock_getres(CLOCK_MONOTONIC_COARSE, &resolution);
   std::cout << "still_valid(): " << limited << " ns per call (lstat at most once per ms; "
