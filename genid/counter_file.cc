@@ -109,10 +109,38 @@ void release_slot(int index) {
   g_slots[index].state.store(kFree, std::memory_order_release);
 }
 
+// Builds the tombstone aside and moves it over the counter page in one step (mremap), so
+// no load ever sees a half-made page (a zero generation). System calls only: safe in a
+// signal handler.
+bool tombstone_mapping(uintptr_t base, size_t length, int prot) {
+  void* page = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return false;
+  __atomic_store_n(generation_word(page), kGenerationUnknown, __ATOMIC_RELAXED);  // magic: 0
+  if (!(prot & PROT_WRITE)) mprotect(page, length, PROT_READ);
+  if (mremap(page, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(base)) ==
+      MAP_FAILED) {
+    munmap(page, length);
+    return false;
+  }
+  return true;
+}
+
 // Marks the slot untrusted for `reason` (the first reason wins); returns false.
 bool invalidate(Slot& slot, const char* reason) {
   const char* none = nullptr;
   slot.invalid.compare_exchange_strong(none, reason, std::memory_order_acq_rel);
+  return false;
+}
+
+// still_valid() found the source untrusted: the same, and its page becomes a tombstone
+// too, so that from now on every thread's per-draw check reads kGenerationUnknown and
+// every draw in the process goes to the kernel, not only the one that asked (the others
+// would otherwise serve what their buffers hold until their own next refill).
+bool retire_source(Slot& slot, const char* reason) {
+  const char* none = nullptr;
+  if (slot.invalid.compare_exchange_strong(none, reason, std::memory_order_acq_rel)) {
+    tombstone_mapping(slot.base.load(std::memory_order_relaxed), slot.length, PROT_READ);
+  }
   return false;
 }
 
@@ -191,7 +219,7 @@ bool check_slot_may_set_errno(Slot& slot) {
     const bool retired = __atomic_load_n(magic_of(map), __ATOMIC_RELAXED) == 0 &&
                          __atomic_load_n(generation_word(map), __ATOMIC_RELAXED) ==
                              kGenerationUnknown;
-    return invalidate(slot, retired ? kReasonRetired : kReasonMagic);
+    return retire_source(slot, retired ? kReasonRetired : kReasonMagic);
   }
   const int64_t now = coarse_now_ns();
   int64_t next = slot.next_check_ns.load(std::memory_order_relaxed);
@@ -203,7 +231,7 @@ bool check_slot_may_set_errno(Slot& slot) {
   }
   struct stat st;
   if (lstat(slot.path.c_str(), &st) != 0) {
-    return invalidate(slot, errno == ENOENT ? kReasonGone : kReasonNoStat);
+    return retire_source(slot, errno == ENOENT ? kReasonGone : kReasonNoStat);
   }
   if (st.st_dev != slot.dev.load(std::memory_order_relaxed) ||
       st.st_ino != slot.ino.load(std::memory_order_relaxed)) {
@@ -212,16 +240,16 @@ bool check_slot_may_set_errno(Slot& slot) {
     uint64_t dev = 0, ino = 0;
     if (!mapped_file_identity(reinterpret_cast<uintptr_t>(map), &dev, &ino) ||
         dev != st.st_dev || ino != st.st_ino) {
-      return invalidate(slot, kReasonReplaced);
+      return retire_source(slot, kReasonReplaced);
     }
     slot.dev.store(dev, std::memory_order_relaxed);
     slot.ino.store(ino, std::memory_order_relaxed);
   }
   if (untrusted_reason(st, /*is_dir=*/false) != nullptr) {
     const bool trusted_owner = st.st_uid == 0 || st.st_uid == geteuid();
-    return invalidate(slot, trusted_owner ? kReasonWritable : kReasonOwner);
+    return retire_source(slot, trusted_owner ? kReasonWritable : kReasonOwner);
   }
-  if (st.st_size < static_cast<off_t>(kCounterFileSize)) return invalidate(slot, kReasonShrunk);
+  if (st.st_size < static_cast<off_t>(kCounterFileSize)) return retire_source(slot, kReasonShrunk);
   return true;
 }
 
@@ -243,22 +271,6 @@ struct sigaction g_previous_sigbus;  // what to pass foreign SIGBUS to
 std::atomic<bool> g_sigbus_guard{true};
 std::mutex g_install_mutex;
 bool g_sigbus_installed = false;
-
-// Builds the tombstone aside and moves it over the counter page in one step (mremap), so
-// no load ever sees a half-made page (a zero generation). System calls only: safe in a
-// signal handler.
-bool tombstone_mapping(uintptr_t base, size_t length, int prot) {
-  void* page = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (page == MAP_FAILED) return false;
-  __atomic_store_n(generation_word(page), kGenerationUnknown, __ATOMIC_RELAXED);  // magic: 0
-  if (!(prot & PROT_WRITE)) mprotect(page, length, PROT_READ);
-  if (mremap(page, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(base)) ==
-      MAP_FAILED) {
-    munmap(page, length);
-    return false;
-  }
-  return true;
-}
 
 // A SIGBUS that is not ours: do what would have happened without the guard.
 void pass_on(int signal, siginfo_t* info, void* context) {
@@ -434,7 +446,8 @@ void retire(int dirfd, const std::string& name, const struct stat& seen) {
       seen.st_size != static_cast<off_t>(kCounterFileSize)) {
     return;
   }
-  const int fd = openat(dirfd, name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  const int fd =
+      openat(dirfd, name.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st;
   void* map = MAP_FAILED;

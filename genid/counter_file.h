@@ -43,8 +43,10 @@
 //    file was mapped replaces ours; a truncation then kills it again, unless its handler
 //    passes faults it does not know on to the one it replaced. `echo 1 > FILE` that lands
 //    no load in between leaves a 2-byte file: no fault, a wrong magic: still_valid() false.
-// Once false it stays false; counter_file_invalid_reason() says why. The draw calls it on
-// its slow path and then stops buffering. It is thread-safe and async-signal-safe, leaves
+// Once false it stays false; counter_file_invalid_reason() says why. The first false also
+// turns the source's page into the same tombstone, so every thread's per-draw check reads
+// "unknown" from then on and the whole process draws from the kernel, whichever thread
+// asked. The draw calls it on its slow path (and stops buffering when it is false). It is thread-safe and async-signal-safe, leaves
 // errno alone, and never blocks on anything but the lstat() of a path on tmpfs.
 // Not detected: a trusted writer rewriting the 16 bytes in place with a valid magic
 // (`cp` over the file). Never write the file any other way than with the tool.

@@ -211,6 +211,36 @@ TEST(StillValid, UnlinkRecreateAndBumpIsNoticedWithinTheRateLimit) {
                                "file now"));
 }
 
+TEST(StillValid, OnceFalseEveryThreadsDrawsGoToTheKernel) {
+  // Whoever calls still_valid() first (the draw, on some thread's refill), every other
+  // thread's next check reads "unknown" too: no thread serves its old buffer any more.
+  const std::string path = testing::use_fresh_counter_file();
+  const genid::OpenedSource& source = genid::init().active;
+  ASSERT_NE(source.still_valid, nullptr);
+  std::atomic<int> phase{0};
+  std::atomic<bool> ok{false};
+  std::thread other([&] {
+    (void)random_u64();  // seeded, with a buffer
+    const uint64_t reseeds = status().reseeds;
+    const uint32_t remaining = rng_internal::t_state->remaining;
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    std::set<uint64_t> values;
+    for (int i = 0; i < 100; ++i) values.insert(random_u64());
+    ok = values.size() == 100 && status().reseeds == reseeds &&
+         rng_internal::t_state->remaining == remaining;  // nothing from the buffer
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  create_file_at(path);
+  testing::bump(path);
+  EXPECT_LT(time_until_invalid(source.still_valid), std::chrono::milliseconds(500));
+  EXPECT_EQ(genid::read_generation(), genid::kGenerationUnknown);
+  phase = 2;
+  other.join();
+  EXPECT_TRUE(ok.load()) << "the other thread's draws came from its buffer or reseeded";
+}
+
 TEST(StillValid, UnlinkAloneRenameAwayAndRenameOverAreNoticed) {
   struct Case {
     const char* what;
