@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "genid/file_trust.h"
+
 namespace snapsafe::genid {
 namespace {
 
@@ -37,13 +39,13 @@ Generation vmclock_read_generation(const unsigned char* page) {
 
 OpenResult open_vmclock(const std::string& path) {
   OpenResult result;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    result.error = path + ": open: " + std::strerror(errno);
-    return result;
-  }
+  // The real path is a character device, tests use a regular file. Never anything else:
+  // a FIFO planted at the path would block a plain open() forever (file_trust.h).
   struct stat st;
-  const bool is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  const int fd = open_trusted(path, O_RDONLY, LastComponent::kRegularOrCharDevice, &st,
+                              &result.error);
+  if (fd < 0) return result;
+  const bool is_file = S_ISREG(st.st_mode);
   if (is_file && st.st_size < static_cast<off_t>(kVmclockOffsetGeneration + 8)) {
     close(fd);
     result.error = path + ": truncated VMClock page";
