@@ -707,7 +707,8 @@ size_t shared_blocks_after_restore_onto_a_recreated_file(bool repeat) {
   testing::use_source({{"SNAPSAFE_SOURCE", "counter-file"}, {"SNAPSAFE_COUNTER_FILE", path}});
   EXPECT_EQ(status().source, SourceKind::kCounterFile);
   const uintptr_t page = reinterpret_cast<uintptr_t>(genid::g_reader.word) & ~uintptr_t{4095};
-  rng_internal::g_test_hooks.disable_wipe_on_fork = true;
+  rng_internal::g_test_hooks.disable_wipe_on_fork = true;  // a restore keeps every byte
+  rng_internal::g_test_hooks.disable_fork_handler = true;  // and runs no fork handler
   size_t shared = 0;
   testing::on_new_thread([&] {
     fill(testing::Bytes(16).data(), 16);  // seeded under the checkpoint's generation

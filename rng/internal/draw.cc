@@ -88,6 +88,7 @@ int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
 int produce(ThreadState* st, uint8_t* out, size_t size) {
   EVP_CIPHER_CTX* const ctx = thread_cipher_context();
   if (size > kMaxBufferedDraw) {
+    if (!genid::sources_still_valid()) return kRetired;  // as at a refill
     const size_t whole = size & ~(kBlockBytes - 1);
     if (st->remaining < kKeyBytes + (size - whole)) {
       if (const int error = refill(st, ctx)) return error;
