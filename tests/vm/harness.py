@@ -91,8 +91,11 @@ class Vm:
         self.console = os.path.join(w, f"console-{name}.log")
         self.out = os.path.join(w, f"out-{name}.log")
         self.sock = os.path.join(w, f"{name}.qmp")
-        cmdline = (f"console=ttyS0 quiet panic=-1 vmtest={'clone' if args.demo else 'all'} "
+        cmdline = (f"console=ttyS0 quiet panic=-1 "
+                   f"vmtest={'clone' if args.demo or args.negative_control else 'all'} "
                    f"vmtick={args.tick}")
+        if args.negative_control:
+            cmdline += " vmsnapsafe=fork-only-unsafe"
         command = [
             "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", args.memory,
             "-nodefaults", "-no-user-config", "-nographic", "-monitor", "none",
@@ -212,7 +215,7 @@ def run_vms(args, original_guid, vms):
              lambda: halted() or "@ready" in orig.text(), BOOT_TIMEOUT, vms, 0.2)
     text = orig.text()
     results = {}
-    if not args.demo:
+    if not args.demo and not args.negative_control:
         for prefix in ("vm-uapi", "vm-lib"):
             passed, failed = count_results(text, prefix)
             complete = ("vm-uapi: passed=" in text) if prefix == "vm-uapi" else "@lib-done" in text
@@ -237,6 +240,8 @@ def run_vms(args, original_guid, vms):
     sources = dict(re.findall(r"^@S (\S+) (\S+)$", orig.text(), re.M))
     want = {"snapsafe-mmap": "sysgenid-mmap", "snapsafe-syscall": "sysgenid-syscall",
             "snapsafe-kernel": "kernel"}
+    if args.negative_control:
+        want = {label: "fork-only-unsafe" for label in want}
     if sources != want:
         raise Failure(f"the workload's snapsafe sources are {sources}, want {want}")
     ready_uptime = float(re.search(r"^@ready uptime=([\d.]+)", orig.text(), re.M).group(1))
@@ -436,6 +441,12 @@ def judge(args, vms, orig, clones, new_guid, data, targets, snap_gen, snapshot_t
         ok = ok and failed == 0 and passed > 0
     log(f"vm-clone: clones={len(clones)} snapsafe_distinct={'yes' if snapsafe_distinct else 'no'}"
         f" controls_repeat={'yes' if controls_repeat else 'no'}")
+    if args.negative_control:
+        # snapsafe without a source must be caught repeating, like the controls.
+        caught = not snapsafe_distinct and controls_repeat
+        log(f"vm-negative-control: snapsafe with SNAPSAFE_SOURCE=fork-only-unsafe "
+            f"{'repeats in the clones: the check catches it' if caught else 'NOT caught'}")
+        return 0 if caught else 1
     return 0 if ok else 1
 
 
@@ -473,6 +484,8 @@ def main():
     parser.add_argument("--vmlinux", required=True)
     parser.add_argument("--initrd", required=True)
     parser.add_argument("--demo", action="store_true")
+    parser.add_argument("--negative-control", action="store_true",
+                        help="snapsafe without snapshot detection: must be caught repeating")
     parser.add_argument("--tick", type=int, default=200, help="workload tick, ms")
     parser.add_argument("--memory", default="256M")
     args = parser.parse_args()
