@@ -13,6 +13,8 @@
 //                             once-seeded std::mt19937_64)
 //   vm_guest watch            a blocked reader: one line per generation change
 //   vm_guest reseed-latency   the first draw after a TRIGGER bump against a buffered one
+//   vm_guest tracked-watcher MS  a tracked watcher that acknowledges MS ms after each
+//                             change (MS < 0: never)
 //
 // Test lines: "vm-lib: ok NAME" / "vm-lib: FAIL NAME: why". Workload lines (parsed by
 // tests/vm/harness.py):
@@ -289,6 +291,28 @@ int reseed_latency() {
   return 0;
 }
 
+// vm_guest tracked-watcher MS: a component that must adjust before the system resumes:
+// tracked, it wakes on a change, "adjusts" for MS milliseconds and acknowledges (MS < 0:
+// never), so the overseer's SYSGENID_WAIT_WATCHERS waits for it.
+int tracked_watcher(int adjust_ms) {
+  const int fd = open(kDevice, O_RDWR | O_CLOEXEC);
+  if (fd < 0 || ioctl(fd, SYSGENID_SET_WATCHER_TRACKING, 1UL) != 0) return 1;
+  emit("@tracked ready");
+  for (;;) {
+    uint32_t gen;
+    if (read(fd, &gen, sizeof gen) != sizeof gen) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (adjust_ms < 0) {
+      pause();  // never acknowledges
+      continue;
+    }
+    usleep(adjust_ms * 1000);
+    (void)!write(fd, &gen, sizeof gen);
+  }
+}
+
 // vm_guest watch: the system workflow's watcher, minus the work: wake, report, acknowledge.
 int watch() {
   const int fd = open(kDevice, O_RDWR | O_CLOEXEC);
@@ -317,6 +341,8 @@ int main(int argc, char** argv) {
   if (command == "ticks" && argc > 3) return ticks(argv[2], atoi(argv[3]));
   if (command == "watch") return watch();
   if (command == "reseed-latency") return reseed_latency();
-  fprintf(stderr, "usage: %s lib | source NAME | ticks LABEL MS | watch | reseed-latency\n", argv[0]);
+  if (command == "tracked-watcher" && argc > 2) return tracked_watcher(atoi(argv[2]));
+  fprintf(stderr, "usage: %s lib | source NAME | ticks LABEL MS | watch | reseed-latency | "
+                  "tracked-watcher MS\n", argv[0]);
   return 2;
 }
