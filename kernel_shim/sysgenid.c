@@ -81,7 +81,7 @@ static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set,
 static struct {
 	spinlock_t lock;
 	u32 generation;
-	u32 *page_gen;			/* first word of the mmap'able page */
+	u32 *page_gen;			/* start of the mmap'able page */
 	unsigned int watchers;		/* tracked descriptors */
 	unsigned int outdated_watchers;	/* tracked and outdated */
 	wait_queue_head_t read_wait;	/* read() and poll(): "outdated" */
@@ -94,8 +94,8 @@ static struct {
 
 /* Per open file description. */
 struct sysgenid_file {
-	u32 acked_gen;		/* this descriptor's copy of the generation */
-	bool tracked;		/* opted in with SYSGENID_SET_WATCHER_TRACKING */
+	u32 acked_gen;	/* this descriptor's copy of the generation */
+	bool tracked;	/* opted in with SYSGENID_SET_WATCHER_TRACKING */
 };
 
 static bool sysgenid_outdated(const struct sysgenid_file *f)
@@ -129,7 +129,10 @@ static int sysgenid_bump(u32 min_gen, const char *why)
 	return 0;
 }
 
-/* Takes an outdated tracked descriptor out of the count; true if it was the last. */
+/*
+ * Takes an outdated tracked descriptor out of the count; true if it was the
+ * last one.
+ */
 static bool sysgenid_uncount_locked(const struct sysgenid_file *f)
 {
 	if (!f->tracked || f->acked_gen == sysgenid.generation)
@@ -281,9 +284,10 @@ static long sysgenid_wait_watchers(struct sysgenid_file *f,
 		return -EINTR;
 
 	if (timeout_ms) {
-		ret = wait_event_interruptible_timeout(sysgenid.watchers_wait,
-						       sysgenid_watchers_done(f),
-						       msecs_to_jiffies(timeout_ms));
+		ret = wait_event_interruptible_timeout(
+				sysgenid.watchers_wait,
+				sysgenid_watchers_done(f),
+				msecs_to_jiffies(timeout_ms));
 		if (ret == 0)
 			return -ETIMEDOUT;
 	} else {
@@ -307,7 +311,7 @@ static long sysgenid_ioctl(struct file *file, unsigned int cmd,
 	case SYSGENID_WAIT_WATCHERS:
 		return sysgenid_wait_watchers(f, arg);
 	case SYSGENID_TRIGGER_GEN_UPDATE:
-		/* The generation is system-wide: capabilities in the initial namespace. */
+		/* The generation is system-wide: the initial namespace. */
 		if (!checkpoint_restore_ns_capable(&init_user_ns))
 			return -EACCES;
 		if (arg > U32_MAX)
@@ -369,7 +373,7 @@ static const struct file_operations sysgenid_fops = {
 	.poll		= sysgenid_poll,
 	.mmap		= sysgenid_mmap,
 	.unlocked_ioctl	= sysgenid_ioctl,
-	.compat_ioctl	= sysgenid_ioctl,	/* the argument is a value */
+	.compat_ioctl	= sysgenid_ioctl,	/* arguments are values */
 };
 
 /*
@@ -414,7 +418,7 @@ static int __init sysgenid_init(void)
 
 	pr_info("/dev/sysgenid ready, generation 0%s\n",
 		IS_ENABLED(CONFIG_VMGENID) ? "" :
-		" (no CONFIG_VMGENID: only SYSGENID_TRIGGER_GEN_UPDATE bumps it)");
+		" (no CONFIG_VMGENID: only TRIGGER bumps it)");
 	return 0;
 
 deregister:
@@ -438,5 +442,5 @@ static void __exit sysgenid_exit(void)
 module_init(sysgenid_init);
 module_exit(sysgenid_exit);
 
-MODULE_DESCRIPTION("System Generation ID (/dev/sysgenid), driven by the VM-fork notifier");
+MODULE_DESCRIPTION("System Generation ID (/dev/sysgenid), bumped on VM fork");
 MODULE_LICENSE("GPL");

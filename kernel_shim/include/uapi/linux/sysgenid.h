@@ -25,7 +25,7 @@
 
 #define SYSGENID_IOCTL			0xE4
 
-/* Argument: non-zero opts this descriptor in as a tracked watcher, 0 opts out. */
+/* Argument: non-zero opts this descriptor in as a tracked watcher, 0 out. */
 #define SYSGENID_SET_WATCHER_TRACKING	_IO(SYSGENID_IOCTL, 1)
 /*
  * Argument: timeout in milliseconds, 0 for none. Returns 0 once no tracked
