@@ -475,7 +475,9 @@ def demo_table(vms, orig, clones, new_guid, data, targets, snap_gen):
         log(row)
     log("")
     log("OpenSSL, absl and mt19937 hand every clone the original's numbers; snapsafe gives")
-    log("each new-GUID clone its own. The same-GUID clone is the same VM resumed: no bump.")
+    log("each new-GUID clone its own. The same-GUID clone is the same VM resumed: no bump, so")
+    log("snapsafe repeats there too, except kernel-backed, which follows the guest kernel's own")
+    log("timed reseeds (every uptime/2 during its first two minutes): it may or may not repeat.")
 
 
 def main():
