@@ -435,7 +435,8 @@ def judge(args, vms, orig, clones, new_guid, data, targets, snap_gen, snapshot_t
             f" us first in a clone (cold); buffered draw {warm[1] / 1e3:.1f} us (guest clock, TCG)")
     for problem in problems:
         log("vm-clone: problem: " + problem)
-    log(f"vm-clone: boot to init {booted:.1f} s, whole run {total_s:.0f} s")
+    log(f"vm-clone: boot to init {booted:.1f} s, VMs {total_s:.0f} s; whole run "
+        f"{time.time() - args.started:.0f} s (builds included)")
     for prefix, (passed, failed) in results.items():
         log(f"{prefix}: passed={passed} failed={failed}")
         ok = ok and failed == 0 and passed > 0
@@ -490,6 +491,8 @@ def main():
                         help="snapsafe without snapshot detection: must be caught repeating")
     parser.add_argument("--tick", type=int, default=200, help="workload tick, ms")
     parser.add_argument("--memory", default="256M")
+    parser.add_argument("--started", type=float, default=time.time(),
+                        help="when tests/vm/run started (epoch seconds), for the timing line")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
