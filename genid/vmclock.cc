@@ -26,12 +26,17 @@ Generation read_mapped() { return vmclock_read_generation(g_page); }
 
 }  // namespace
 
+void (*g_vmclock_between_loads_for_testing)() = nullptr;
+
 Generation vmclock_read_generation(const unsigned char* page) {
   for (int attempt = 0; attempt < kVmclockSeqlockRetries; ++attempt) {
     const uint32_t seq_before = load_acquire<uint32_t>(page, kVmclockOffsetSeqCount);
     if (seq_before & 1) continue;  // the hypervisor is writing
     const uint64_t generation = load_acquire<uint64_t>(page, kVmclockOffsetGeneration);
     std::atomic_thread_fence(std::memory_order_acquire);  // the value before the re-read
+    if (__builtin_expect(g_vmclock_between_loads_for_testing != nullptr, 0)) {
+      g_vmclock_between_loads_for_testing();
+    }
     if (load_acquire<uint32_t>(page, kVmclockOffsetSeqCount) == seq_before) return generation;
   }
   return kGenerationUnknown;

@@ -171,6 +171,31 @@ TEST(Vmclock, HalfWrittenValueIsNeverReturned) {
   EXPECT_EQ(raw, 0xAAAAAAAA55555555ull);
 }
 
+// A complete write landing between the reader's load of the value and its second load
+// of the sequence count: the value it loaded is stale, and only the second read can tell.
+unsigned char* g_writer_page = nullptr;
+void write_between_loads() {
+  genid::g_vmclock_between_loads_for_testing = nullptr;  // once
+  __atomic_add_fetch(seq_count(g_writer_page), 1, __ATOMIC_SEQ_CST);
+  store_half(g_writer_page, 0, 0x11111111);
+  store_half(g_writer_page, 1, 0x22222222);
+  __atomic_add_fetch(seq_count(g_writer_page), 1, __ATOMIC_SEQ_CST);
+}
+
+TEST(Vmclock, AWriteBetweenTheLoadsIsCaughtByTheSecondRead) {
+  SimulatedSource source(Simulated::kVmclock);
+  g_writer_page = source.page();
+  genid::Generation before;
+  std::memcpy(&before, g_writer_page + genid::kVmclockOffsetGeneration, 8);
+  genid::g_vmclock_between_loads_for_testing = &write_between_loads;
+  const genid::Generation read = genid::vmclock_read_generation(g_writer_page);
+  genid::g_vmclock_between_loads_for_testing = nullptr;
+  EXPECT_EQ(read, 0x2222222211111111ull) << "the retry returns the value after the write";
+  // Negative control: what a reader without the second read returned, the old value, is
+  // really stale now.
+  EXPECT_NE(before, read);
+}
+
 TEST(Vmclock, ConcurrentTornWriterOnlyEverYieldsWholeValues) {
   SimulatedSource source(Simulated::kVmclock);
   unsigned char* page = source.page();
