@@ -37,14 +37,14 @@ inline void fill(std::span<unsigned char> bytes) { fill(bytes.data(), bytes.size
 // A uniformly distributed 64-bit value.
 [[gnu::always_inline]] inline uint64_t random_u64() {
   uint64_t value;
-  fill(&value, sizeof value);
+  if (const int error = rng_internal::draw_value(&value)) rng_internal::throw_entropy_error(error);
   return value;
 }
 
 // A uniformly distributed 32-bit value.
 [[gnu::always_inline]] inline uint32_t random_u32() {
   uint32_t value;
-  fill(&value, sizeof value);
+  if (const int error = rng_internal::draw_value(&value)) rng_internal::throw_entropy_error(error);
   return value;
 }
 

@@ -38,23 +38,36 @@ inline constexpr size_t kMaxBufferedDraw = 1024;
 int draw_slow(void* out, size_t size) noexcept;                     // no state, or re-entry
 int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept;  // in_use is held
 
-// Fills `size` bytes of `out`; 0 on success, else an errno and `out` zeroed (fail closed).
-// kCheckGeneration = false exists only so bench/ can measure what the check costs: it
-// skips both generation reads on the fast path and is never snapshot-safe.
-// Always inlined: with the caller's constant size the copy and the zeroing become plain
-// moves (measured: out of line, memcpy/memset calls made a u64 draw 3.5x slower).
+// What the fast path did: served the draw, or left it to a slow path.
+enum class Fast {
+  kServed,    // `out` holds the bytes; in_use released
+  kNoState,   // no state, or re-entered from a signal handler: draw_slow()
+  kInUse,     // the state must reseed or refill: draw_slow_in_use(), in_use held
+};
+
+// The fast path: serves `size` bytes from this thread's buffer when it may. On kInUse,
+// `out` may hold bytes the slow path must not return (the caller gives the slow path
+// another buffer, or lets it overwrite these). kCheckGeneration = false exists only so
+// bench/ can measure what the check costs: it skips both generation reads and is never
+// snapshot-safe. Always inlined: with the caller's constant size the copy and the zeroing
+// become plain moves (measured: out of line, memcpy/memset calls made a u64 draw 3.5x
+// slower).
 template <bool kCheckGeneration>
-[[gnu::always_inline]] inline int draw_with(void* out, size_t size) noexcept {
+[[gnu::always_inline]] inline Fast draw_fast(void* out, size_t size) noexcept {
   ThreadState* const st = t_state;
-  if (__builtin_expect(st == nullptr, 0)) return draw_slow(out, size);  // first use / kernel mode
+  if (__builtin_expect(st == nullptr, 0)) return Fast::kNoState;  // first use / kernel mode
   if (__builtin_expect(st->in_use && !SNAPSAFE_TEST_FLAG(disable_signal_guard), 0)) {
-    return draw_slow(out, size);  // (1) re-entered from a signal handler
+    return Fast::kNoState;  // (1) re-entered from a signal handler
   }
   st->in_use = 1;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  const genid::Reader reader = genid::current_reader();  // a copy: stores cannot alias it
+  // One pointer, copied: the stores below cannot alias it. A null word (a source read by
+  // a call) is rare; its function pointer is loaded only then.
+  const uint64_t* const word = __atomic_load_n(&genid::g_reader.word, __ATOMIC_RELAXED);
   const genid::Generation generation =
-      kCheckGeneration ? genid::read_generation(reader) : st->generation;
+      !kCheckGeneration ? st->generation
+      : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
+                                             : genid::read_generation();
   if (__builtin_expect(generation == st->generation && size <= st->remaining &&
                            size <= kMaxBufferedDraw, 1)) {  // (2)
     SNAPSAFE_TEST_HOOK(after_check);
@@ -64,19 +77,49 @@ template <bool kCheckGeneration>
     std::memset(bytes, 0, size);  // (3)
     st->remaining -= static_cast<uint32_t>(size);
     std::atomic_thread_fence(std::memory_order_acquire);  // the copy is done before (4)
-    if (!kCheckGeneration || __builtin_expect(genid::read_generation(reader) == generation, 1) ||
-        SNAPSAFE_TEST_FLAG(disable_recheck)) {  // (4)
-      std::atomic_signal_fence(std::memory_order_seq_cst);
+    const genid::Generation again =
+        !kCheckGeneration ? generation
+        : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
+                                               : genid::read_generation();
+    if (__builtin_expect(again == generation, 1) || SNAPSAFE_TEST_FLAG(disable_recheck)) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // (4)
       st->in_use = 0;
-      return 0;
+      return Fast::kServed;
     }
   }
-  return draw_slow_in_use(st, out, size);
+  return Fast::kInUse;
+}
+
+// Fills `size` bytes of `out`; 0 on success, else an errno and `out` zeroed (fail closed).
+template <bool kCheckGeneration>
+[[gnu::always_inline]] inline int draw_with(void* out, size_t size) noexcept {
+  const Fast fast = draw_fast<kCheckGeneration>(out, size);
+  if (__builtin_expect(fast == Fast::kServed, 1)) return 0;
+  return fast == Fast::kNoState ? draw_slow(out, size) : draw_slow_in_use(t_state, out, size);
 }
 
 // The draw every public API uses.
 [[gnu::always_inline]] inline int draw(void* out, size_t size) noexcept {
   return draw_with<true>(out, size);
+}
+
+// One value of type T (an integer): on the fast path it never touches memory outside the
+// state (the slow path writes a separate variable, so the value stays in a register).
+// 0 on success, else an errno and `*value` zero.
+template <typename T>
+[[gnu::always_inline]] inline int draw_value(T* value) noexcept {
+  T fast_value;
+  const Fast fast = draw_fast<true>(&fast_value, sizeof fast_value);
+  if (__builtin_expect(fast == Fast::kServed, 1)) {
+    *value = fast_value;
+    return 0;
+  }
+  T slow_value;
+  const int error = fast == Fast::kNoState
+                        ? draw_slow(&slow_value, sizeof slow_value)
+                        : draw_slow_in_use(t_state, &slow_value, sizeof slow_value);
+  *value = slow_value;
+  return error;
 }
 
 // Process-wide counters, for status and tests.
