@@ -185,6 +185,8 @@ void install(Selection selection) {
 
 Generation read_retired() { return kGenerationUnknown; }
 
+}  // namespace
+
 void retire(const std::string& why) {
   std::lock_guard<std::mutex> lock(g_retire_lock);
   if (g_retired.load()) return;
@@ -197,8 +199,6 @@ void retire(const std::string& why) {
   }
   g_retired.store(true);
 }
-
-}  // namespace
 
 const char* source_name(SourceKind kind) {
   switch (kind) {

@@ -50,6 +50,9 @@ const Selection& init();
 // (see top) and returns false. Cheap when nothing is watched. Thread-safe.
 bool sources_still_valid();
 
+// Retires the selection now (see top); `why` becomes the status note. Idempotent.
+void retire(const std::string& why);
+
 // Whether the selection was retired, and why ("" if not).
 bool retired();
 std::string retired_reason();

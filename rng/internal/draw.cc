@@ -140,7 +140,10 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
   auto* const bytes = static_cast<uint8_t*>(out);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     const genid::Generation generation = genid::read_generation();
-    if (generation == genid::kGenerationUnknown) break;
+    if (generation == genid::kGenerationUnknown) {
+      if (genid::retired()) forget(st);  // for good: nothing buffered is used again
+      break;
+    }
     int result = 0;
     if (!st->seeded || generation != st->generation) result = reseed(st, generation);
     if (result == 0) result = produce(st, bytes, size);

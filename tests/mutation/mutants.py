@@ -65,7 +65,7 @@ MUTANTS = [
          what="asking the watched sources whether they are still valid at a refill",
          old="int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {\n  if (!genid::sources_still_valid()) return kRetired;",
          new="int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {",
-         tests=["//tests:counter_file_test"]),
+         tests=["//tests:retire_test"]),
     # --- the construction (rng/internal/keystream.cc) ---
     dict(id="park", file="rng/internal/keystream.cc",
          what="parking the cipher context on the zero key after a step",
@@ -150,7 +150,7 @@ MUTANTS = [
          what="switching every draw to the kernel when a source is retired",
          old="    __atomic_store_n(&g_reader.word, &kRetiredWord, __ATOMIC_RELEASE);",
          new="",
-         tests=["//tests:counter_file_test"]),
+         tests=["//tests:retire_test"]),
     dict(id="vmclock-second-read", file="genid/vmclock.cc",
          what="the VMClock seqlock's second read",
          old="    if (load_acquire<uint32_t>(page, kVmclockOffsetSeqCount) == seq_before) return generation;",
