@@ -3,6 +3,8 @@
 
 #include <time.h>
 
+#include <cstring>
+
 #include "genid/select.h"
 #include "rng/fill.h"
 #include "rng/ids.h"
@@ -11,6 +13,29 @@ namespace snapsafe {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
+
+// Where byte i's two hex digits go in the 36-character text.
+constexpr size_t kTextOffset[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+
+// Every byte's two lower-case hex digits.
+constexpr auto kHexPairs = [] {
+  std::array<std::array<char, 2>, 256> pairs{};
+  for (size_t i = 0; i < 256; ++i) pairs[i] = {kHex[i >> 4], kHex[i & 0xf]};
+  return pairs;
+}();
+
+// Every character's hex value, or -1.
+constexpr auto kHexValue = [] {
+  std::array<int8_t, 256> values{};
+  for (int c = 0; c < 256; ++c) {
+    values[c] = c >= '0' && c <= '9'   ? static_cast<int8_t>(c - '0')
+                : c >= 'a' && c <= 'f' ? static_cast<int8_t>(c - 'a' + 10)
+                : c >= 'A' && c <= 'F' ? static_cast<int8_t>(c - 'A' + 10)
+                                       : int8_t{-1};
+  }
+  return values;
+}();
+
 constexpr uint64_t kTimestampMask = (uint64_t{1} << 48) - 1;
 constexpr uint32_t kCounterBits = 22;
 constexpr uint32_t kCounterMax = (uint32_t{1} << kCounterBits) - 1;
@@ -47,12 +72,7 @@ void store_be64(uint8_t* out, uint64_t value) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+int hex_value(char c) { return kHexValue[static_cast<unsigned char>(c)]; }
 
 bool is_hyphen_offset(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
 
@@ -133,12 +153,8 @@ Uuid uuid_v7() {
 }
 
 void uuid_to_chars(const Uuid& uuid, char* out) {
-  size_t at = 0;
-  for (size_t i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out[at++] = '-';
-    out[at++] = kHex[uuid[i] >> 4];
-    out[at++] = kHex[uuid[i] & 0xf];
-  }
+  for (size_t i = 0; i < 16; ++i) std::memcpy(out + kTextOffset[i], kHexPairs[uuid[i]].data(), 2);
+  out[8] = out[13] = out[18] = out[23] = '-';
 }
 
 std::string uuid_to_string(const Uuid& uuid) {
@@ -156,6 +172,18 @@ UuidParseResult parse_uuid(std::string_view text) {
                        std::to_string(text.size()));
   }
   UuidParseResult result;
+  // The fast path: four hyphens and 32 hex digits (any invalid digit makes `bad` negative).
+  if (text[8] == '-' && text[13] == '-' && text[18] == '-' && text[23] == '-') {
+    int bad = 0;
+    for (size_t i = 0; i < 16; ++i) {
+      const int high = hex_value(text[kTextOffset[i]]);
+      const int low = hex_value(text[kTextOffset[i] + 1]);
+      bad |= high | low;
+      result.uuid[i] = static_cast<uint8_t>((high & 0xf) << 4 | (low & 0xf));
+    }
+    if (bad >= 0) return result;
+  }
+  // Something is wrong: find the first offending character, for the message.
   size_t byte = 0;
   bool high_nibble = true;
   for (size_t i = 0; i < 36; ++i) {
