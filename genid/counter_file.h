@@ -10,11 +10,49 @@
 // Layout (16 bytes, host byte order):
 //   0..7   magic "SSGENv1\n"
 //   8..15  generation, uint64_t, 8-byte aligned, only ever changed by atomic increment
+// Generations are only compared for inequality. `create` starts a new file at 64 random
+// bits from getrandom (never 0, and at least 2^32 bumps below kGenerationUnknown), so a
+// file recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
 // A missing, truncated or corrupt file is reported as an error: the library then falls
-// back to the next safe mode. Limit: truncating the file while processes map it makes
-// their next check fault (SIGBUS); the tool never truncates an existing file.
+// back to the next safe mode. Nothing here ever truncates a file.
+//
+// Who may control it (genid/file_trust.h): the file must be a regular file at exactly the
+// path (no symlink at the last component; a FIFO there never blocks the open), owned by
+// root or the effective user and not writable by group or others, in directories owned by
+// root or the effective user that are not writable by group or others unless sticky.
+// Anything else is refused with a message saying why; the library then runs kernel-backed
+// with that note in status(). The tool refuses such a file the same way.
+//
+// Abuse while mapped, and what still_valid() (source.h) then says:
+//  - unlinked, renamed away or replaced (the hook would bump another file): false, from
+//    an lstat() of the path: no file, or another inode than the one mapped (a mapping
+//    that was itself re-made onto the file now at the path, as a CRIU restore does, is
+//    still fine: /proc/self/maps tells). At most one lstat per 1 ms per source
+//    (CLOCK_MONOTONIC_COARSE: in practice once per clock tick);
+//  - magic overwritten, or the file made writable by others or given away: false;
+//  - truncated (`: > FILE`; `echo 1 > FILE` if a load lands between its truncation and
+//    its write): a load from a page past the end of the file raises SIGBUS. A process-wide
+//    SIGBUS handler, installed when the process first maps a counter file, replaces the
+//    faulting counter page with an anonymous "tombstone" page (magic 0, generation
+//    kGenerationUnknown), so the retried load reads "unknown" (the draw is served by the
+//    kernel) and still_valid() is false. A SIGBUS anywhere else goes where it went before:
+//    to the handler installed before ours (called with the same arguments; its sa_mask
+//    and SA_RESETHAND are not replayed), else it kills as it did (the default action
+//    restored and the signal raised again; an ignored kill() stays ignored).
+//    Limit: an application that installs its own SIGBUS handler after its first counter
+//    file was mapped replaces ours; a truncation then kills it again, unless its handler
+//    passes faults it does not know on to the one it replaced. `echo 1 > FILE` that lands
+//    no load in between leaves a 2-byte file: no fault, a wrong magic: still_valid() false.
+// Once false it stays false; counter_file_invalid_reason() says why. The first false also
+// turns the source's page into the same tombstone, so every thread's per-draw check reads
+// "unknown" from then on and the whole process draws from the kernel, whichever thread
+// asked. The draw calls it on its slow path (and stops buffering when it is false). It is thread-safe and async-signal-safe, leaves
+// errno alone, and never blocks on anything but the lstat() of a path on tmpfs.
+// Not detected: a trusted writer rewriting the 16 bytes in place with a valid magic
+// (`cp` over the file). Never write the file any other way than with the tool.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "genid/source.h"
@@ -25,15 +63,46 @@ inline constexpr const char* kDefaultCounterFilePath = "/run/snapsafe/generation
 inline constexpr char kCounterFileMagic[8] = {'S', 'S', 'G', 'E', 'N', 'v', '1', '\n'};
 inline constexpr size_t kCounterFileSize = 16;
 
-// Maps the file read-only and validates it; the source for the per-draw check.
+// How often still_valid() looks at the path (lstat); between two looks it only compares
+// the magic (one load).
+inline constexpr int64_t kCounterFileCheckIntervalNs = 1'000'000;
+
+// Maps the file read-only and validates it; the source for the per-draw check, with its
+// still_valid(). A process keeps every counter file it opened mapped (at most 256 distinct
+// ones; opening the same, still trusted file again reuses its mapping).
 OpenResult open_counter_file(const std::string& path);
 
+// Why the counter file whose source has `still_valid` stopped being trusted, as a line for
+// status() ("/run/snapsafe/generation: no longer trusted: it was replaced (...)"); "" while
+// it is trusted, or if `still_valid` is not a counter file's.
+std::string counter_file_invalid_reason(bool (*still_valid)());
+
 // Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
-// create: makes a fresh file at generation 0 unless a valid one exists (then unchanged).
-std::string counter_file_create(const std::string& path);
+// None of them ever truncates a file, follows a symlink at the last component, or blocks
+// on a FIFO; each applies the trust rules above.
+// create: makes a fresh file (mode 0644 whatever the umask, owned by the caller) at a
+// random generation unless a valid trusted one exists (then unchanged). Refuses a
+// directory others could write. Something at the path that is positively not a usable
+// counter file (bad magic, shorter than 16 bytes, not a regular file, untrusted) is
+// replaced atomically (rename), after it was retired where that is safe (a 16-byte
+// regular file with one link): generation word kGenerationUnknown, magic 0, so processes
+// still mapping it see "unknown"; `*replaced` then says why it was replaced. A file it
+// cannot judge (not readable by the caller) is an error, left alone. Fails closed
+// (nothing written) if getrandom fails.
+std::string counter_file_create(const std::string& path, std::string* replaced = nullptr);
 // bump: atomically increments the generation; `*generation` receives the new value.
 std::string counter_file_bump(const std::string& path, Generation* generation);
 // read: the current generation.
 std::string counter_file_read(const std::string& path, Generation* generation);
+
+// Test-only. The SIGBUS guard: with `enabled` false, faults on counter pages are passed
+// on like any other (the negative control: the process dies of SIGBUS as it did).
+void counter_file_sigbus_guard_for_testing(bool enabled);
+// Installs the SIGBUS handler again, taking the one installed now as the one to pass
+// foreign faults to (as if this process mapped its first counter file now).
+void counter_file_reinstall_sigbus_handler_for_testing();
+// still_valid()'s rate limit for the lstat() (default kCounterFileCheckIntervalNs; 0:
+// every call).
+void counter_file_check_interval_for_testing(int64_t nanoseconds);
 
 }  // namespace snapsafe::genid

@@ -224,7 +224,9 @@ bool sources_still_valid() {
   std::string why = "a watched source can no longer be trusted";
   for (const OpenedSource& source : g_selection->watched) {
     if (source.still_valid != nullptr && !source.still_valid()) {
-      why = source.path + ": no longer trusted (unlinked, replaced or corrupted)";
+      why = source.kind == SourceKind::kCounterFile
+                ? source.path + ": " + counter_file_invalid_reason(source.still_valid)
+                : source.path + ": no longer trusted";
       break;
     }
   }

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "genid/file_trust.h"
+
 namespace snapsafe::genid {
 namespace {
 
@@ -24,12 +26,17 @@ Generation read_mapped() { return vmclock_read_generation(g_page); }
 
 }  // namespace
 
+void (*g_vmclock_between_loads_for_testing)() = nullptr;
+
 Generation vmclock_read_generation(const unsigned char* page) {
   for (int attempt = 0; attempt < kVmclockSeqlockRetries; ++attempt) {
     const uint32_t seq_before = load_acquire<uint32_t>(page, kVmclockOffsetSeqCount);
     if (seq_before & 1) continue;  // the hypervisor is writing
     const uint64_t generation = load_acquire<uint64_t>(page, kVmclockOffsetGeneration);
     std::atomic_thread_fence(std::memory_order_acquire);  // the value before the re-read
+    if (__builtin_expect(g_vmclock_between_loads_for_testing != nullptr, 0)) {
+      g_vmclock_between_loads_for_testing();
+    }
     if (load_acquire<uint32_t>(page, kVmclockOffsetSeqCount) == seq_before) return generation;
   }
   return kGenerationUnknown;
@@ -37,13 +44,13 @@ Generation vmclock_read_generation(const unsigned char* page) {
 
 OpenResult open_vmclock(const std::string& path) {
   OpenResult result;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    result.error = path + ": open: " + std::strerror(errno);
-    return result;
-  }
+  // The real path is a character device, tests use a regular file. Never anything else:
+  // a FIFO planted at the path would block a plain open() forever (file_trust.h).
   struct stat st;
-  const bool is_file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  const int fd = open_trusted(path, O_RDONLY, LastComponent::kRegularOrCharDevice, &st,
+                              &result.error);
+  if (fd < 0) return result;
+  const bool is_file = S_ISREG(st.st_mode);
   if (is_file && st.st_size < static_cast<off_t>(kVmclockOffsetGeneration + 8)) {
     close(fd);
     result.error = path + ": truncated VMClock page";

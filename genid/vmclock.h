@@ -36,6 +36,10 @@ inline constexpr int kVmclockSeqlockRetries = 64;
 OpenResult open_vmclock(const std::string& path);
 
 // The seqlock read itself, on a mapped page (exposed for tests).
+// Test seam: when set, called between the seqlock's loads of the generation and of the
+// sequence count (a deterministic writer landing exactly there). Null in production.
+extern void (*g_vmclock_between_loads_for_testing)();
+
 Generation vmclock_read_generation(const unsigned char* page);
 
 }  // namespace snapsafe::genid

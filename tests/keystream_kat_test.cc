@@ -82,15 +82,34 @@ TEST_F(KeystreamKat, BufferRefillsAndBulkStepsMatchOpensslCli) {
 TEST_F(KeystreamKat, HandedOutBytesAreZeroedInTheBuffer) {
   testing::on_new_thread([] {
     draw_hex(1024);  // the reseed's short refill, used up
-    draw_hex(64);    // 64 bytes of a full refill
+    draw_hex(64);    // 64 bytes of a full refill (the slow path refills)
+    draw_hex(64);    // 64 more: the fast path
     const rng_internal::ThreadState* st = rng_internal::t_state;
     ASSERT_NE(st, nullptr);
     const size_t consumed = rng_internal::kBufferBytes - st->remaining;
-    ASSERT_EQ(consumed, 64u);
+    ASSERT_EQ(consumed, 128u);
     for (size_t i = 0; i < consumed; ++i) ASSERT_EQ(st->buffer[i], 0) << i;
     // Negative control: the unread rest of the buffer is not zero (the check can fail).
     size_t nonzero = 0;
     for (size_t i = consumed; i < consumed + 64; ++i) nonzero += st->buffer[i] != 0;
+    EXPECT_GT(nonzero, 32u);
+  });
+}
+
+// The slow path zeroes what it hands out too: the first draw of a thread (a reseed) and a
+// bulk draw, whose next key is taken from the buffer and wiped there.
+TEST_F(KeystreamKat, SlowPathAndBulkDrawsLeaveNothingHandedOutInTheBuffer) {
+  testing::on_new_thread([] {
+    draw_hex(16);  // the reseed: served by the slow path
+    const rng_internal::ThreadState* st = rng_internal::t_state;
+    ASSERT_EQ(st->remaining, 1024u - 16);
+    const size_t start = rng_internal::kBufferBytes - 1024;
+    for (size_t i = start; i < start + 16; ++i) ASSERT_EQ(st->buffer[i], 0) << i;
+    draw_hex(2008);  // bulk: 2000 bytes from the cipher, a 32-byte key and 8 bytes here
+    ASSERT_EQ(st->remaining, 1024u - 16 - 32 - 8);
+    for (size_t i = start; i < start + 16 + 32 + 8; ++i) ASSERT_EQ(st->buffer[i], 0) << i;
+    size_t nonzero = 0;  // control: the unread rest is keystream
+    for (size_t i = start + 56; i < start + 120; ++i) nonzero += st->buffer[i] != 0;
     EXPECT_GT(nonzero, 32u);
   });
 }

@@ -82,9 +82,16 @@ void bump_once_after_check() {
   rng_internal::g_test_hooks.after_check = nullptr;
   g_hook_source->bump();
 }
+// The same inside a slow-path draw (a bulk request): after the output was produced,
+// before the re-read.
+void bump_once_after_slow_produce() {
+  rng_internal::g_test_hooks.after_slow_produce = nullptr;
+  g_hook_source->bump();
+}
 
-Bytes parent_and_child_mid_draw(SimulatedSource* source, Bytes* child_out) {
-  Bytes parent(16);
+// The twin draws `size` bytes; the clone draws the same request with the bump injected.
+Bytes parent_and_child_mid_draw(SimulatedSource* source, Bytes* child_out, size_t size = 16) {
+  Bytes parent(size);
   testing::on_new_thread([&] {
     fill(Bytes(16).data(), 16);  // seed
     int gate[2];
@@ -93,8 +100,12 @@ Bytes parent_and_child_mid_draw(SimulatedSource* source, Bytes* child_out) {
       char go;
       if (read(gate[0], &go, 1) != 1) _exit(5);
       g_hook_source = source;
-      rng_internal::g_test_hooks.after_check = &bump_once_after_check;
-      Bytes bytes(16);
+      if (size > 1024) {
+        rng_internal::g_test_hooks.after_slow_produce = &bump_once_after_slow_produce;
+      } else {
+        rng_internal::g_test_hooks.after_check = &bump_once_after_check;
+      }
+      Bytes bytes(size);
       fill(bytes.data(), bytes.size());
       return bytes;
     });
@@ -119,6 +130,20 @@ TEST_P(Snapshot, NegativeControlWithoutReReadMidDrawBumpRepeats) {
   Bytes child;
   const Bytes parent = parent_and_child_mid_draw(source_.get(), &child);
   EXPECT_EQ(parent, child);  // the clone returned its twin's bytes
+}
+
+TEST_P(Snapshot, MidBulkDrawBumpIsCaughtByTheSlowPathReRead) {
+  Bytes child;
+  const Bytes parent = parent_and_child_mid_draw(source_.get(), &child, 2048);
+  ASSERT_EQ(child.size(), 2048u);
+  EXPECT_EQ(testing::shared_blocks(parent, child), 0u);
+}
+
+TEST_P(Snapshot, NegativeControlWithoutTheSlowPathReReadABulkDrawRepeats) {
+  rng_internal::g_test_hooks.disable_recheck = true;
+  Bytes child;
+  const Bytes parent = parent_and_child_mid_draw(source_.get(), &child, 2048);
+  EXPECT_EQ(parent, child);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllSources, Snapshot,

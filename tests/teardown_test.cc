@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -25,7 +26,10 @@ namespace {
 std::mutex g_lock;
 std::vector<uint64_t> g_values;
 
+std::atomic<bool> g_new_state_after_exit{false};
+
 // Constructed before the thread's first draw, so destroyed after the library's state.
+// No draw may map a new vDSO state then (it would never be unmapped).
 struct DrawsAtExit {
   bool armed = false;
   ~DrawsAtExit() {
@@ -35,12 +39,17 @@ struct DrawsAtExit {
       std::lock_guard<std::mutex> lock(g_lock);
       g_values.push_back(value);
     }
+    size_t length = 0;
+    if (rng_internal::vdso_getrandom_state_for_testing(&length) != nullptr) {
+      g_new_state_after_exit = true;
+    }
   }
 };
 thread_local DrawsAtExit t_draws_at_exit;
 
 // Exit status of a child whose threads draw at exit: 0 all values distinct and nonzero,
-// 1 repeated or zero values, or the signal that killed it (+128).
+// 1 repeated or zero values, 2 a draw mapped a new state after exit (a leak), or the
+// signal that killed it (+128).
 int child_drawing_at_thread_exit(int threads) {
   const pid_t pid = fork();
   if (pid == 0) {
@@ -53,7 +62,7 @@ int child_drawing_at_thread_exit(int threads) {
     std::set<uint64_t> distinct(g_values.begin(), g_values.end());
     const bool ok = distinct.size() == g_values.size() && distinct.count(0) == 0 &&
                     g_values.size() == static_cast<size_t>(200 * threads);
-    _exit(ok ? 0 : 1);
+    _exit(ok ? (g_new_state_after_exit ? 2 : 0) : 1);
   }
   int status = 0;
   waitpid(pid, &status, 0);

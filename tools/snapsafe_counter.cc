@@ -1,12 +1,18 @@
 // snapsafe_counter: manages the shared counter file (genid/counter_file.h) that tells
 // every snapsafe process in a container that the container was restored.
 //
-//   snapsafe_counter create PATH   make PATH at generation 0 (a valid file is kept as is)
+//   snapsafe_counter create PATH   make PATH at a random generation (a valid file is kept
+//                                  as is; an invalid one is retired and replaced)
 //   snapsafe_counter bump PATH     atomically increment; prints the new generation
 //   snapsafe_counter read PATH     print the current generation
 //
 // A restore hook calls `bump` once per restore, before the workload resumes. Exit status:
 // 0 on success, 1 on an error (message on stderr), 2 on a usage error.
+//
+// Safe to point at anything: it never truncates a file, never follows a symlink at PATH,
+// never blocks on a FIFO, and refuses a file or directory that someone other than root
+// or the caller could write (the library would refuse it too). `create` makes the file
+// mode 0644 owned by the caller, whatever the umask.
 #include <cstdio>
 #include <string>
 
@@ -23,7 +29,13 @@ int main(int argc, char** argv) {
   Generation generation = 0;
   std::string error;
   if (command == "create") {
-    error = counter_file_create(path);
+    std::string replaced;
+    error = counter_file_create(path, &replaced);
+    if (!replaced.empty()) {
+      std::fprintf(stderr, "%s: replaced %s (%s); processes still mapping the old file now "
+                           "read generation unknown\n",
+                   argv[0], path.c_str(), replaced.c_str());
+    }
     if (error.empty()) error = counter_file_read(path, &generation);
   } else if (command == "bump") {
     error = counter_file_bump(path, &generation);

@@ -88,6 +88,7 @@ int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
 int produce(ThreadState* st, uint8_t* out, size_t size) {
   EVP_CIPHER_CTX* const ctx = thread_cipher_context();
   if (size > kMaxBufferedDraw) {
+    if (!genid::sources_still_valid()) return kRetired;  // as at a refill
     const size_t whole = size & ~(kBlockBytes - 1);
     if (st->remaining < kKeyBytes + (size - whole)) {
       if (const int error = refill(st, ctx)) return error;
@@ -148,6 +149,7 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
       break;
     }
     if (result != 0) return fail(st, out, size, result);  // nothing of this state is reused
+    SNAPSAFE_TEST_HOOK(after_slow_produce);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (genid::read_generation() == generation || SNAPSAFE_TEST_FLAG(disable_recheck)) {
       release(st);

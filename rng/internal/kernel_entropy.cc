@@ -1,6 +1,8 @@
 #include "rng/internal/kernel_entropy.h"
 
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -25,7 +27,11 @@ int kernel_fill(void* out, size_t size) noexcept {
   auto* p = static_cast<unsigned char*>(out);
   size_t done = 0;
   while (done < size) {
-    const ssize_t n = getrandom(p + done, size - done, 0);
+    // The raw system call: glibc's getrandom() is a cancellation point, and a
+    // pthread_cancel unwinding through this noexcept draw would terminate the process.
+    const long n = SNAPSAFE_TEST_FLAG(cancellable_getrandom)
+                       ? getrandom(p + done, size - done, 0)
+                       : syscall(SYS_getrandom, p + done, size - done, 0);
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {

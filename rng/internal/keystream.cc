@@ -83,8 +83,8 @@ namespace {
 bool step_keyed(bool keyed, EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
                 size_t size) {
   uint8_t next_key[kKeyBytes];  // K's first two blocks
-  const bool ok = keyed && size % kBlockBytes == 0 && stream(ctx, next_key, sizeof next_key) &&
-                  stream(ctx, out, size);
+  const bool ok = keyed && size % kBlockBytes == 0 && !SNAPSAFE_TEST_FLAG(fail_keystream) &&
+                  stream(ctx, next_key, sizeof next_key) && stream(ctx, out, size);
   if (ok) std::memcpy(key, next_key, kKeyBytes);
   OPENSSL_cleanse(next_key, sizeof next_key);
   if (!ok) {

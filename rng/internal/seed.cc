@@ -47,15 +47,7 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
     return 0;
   }
 #endif
-  // 104 bytes: two SHA-256 blocks (one more byte past 119 would cost a third, ~60 ns).
-  struct Material {
-    char label[8];
-    uint8_t kernel[32];
-    uint64_t hardware[2];
-    uint64_t clocks[3];
-    uint64_t generation, thread, counter;
-  } m;
-  static_assert(sizeof(Material) <= 119);
+  SeedMaterial m;
   std::memset(&m, 0, sizeof m);
   std::memcpy(m.label, "ssseed/2", 8);
   // The system call, never the vDSO: its state is process memory a restore replays (20 of
@@ -74,6 +66,9 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
   m.generation = generation;
   m.thread = reinterpret_cast<uintptr_t>(&t_hardware_rng);  // unique per live thread
   m.counter = g_reseed_counter.fetch_add(1, std::memory_order_relaxed);
+#ifdef SNAPSAFE_TESTING
+  if (g_test_hooks.seed_material != nullptr) g_test_hooks.seed_material(&m, sizeof m);
+#endif
   const bool hashed = EVP_Digest(&m, sizeof m, key, nullptr, sha256(), nullptr) == 1;
   OPENSSL_cleanse(&m, sizeof m);
   if (!hashed) {

@@ -9,6 +9,7 @@
 // off, for the negative controls that prove the hazard is real without the guard.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace snapsafe::rng_internal {
@@ -17,10 +18,17 @@ namespace snapsafe::rng_internal {
 struct TestHooks {
   void (*after_check)() = nullptr;  // between the generation check and the copy-out
   void (*after_copy)() = nullptr;   // after the copy-out, before the bytes are consumed
+  void (*after_slow_produce)() = nullptr;  // slow path: output produced, before the re-read
+  void (*seed_material)(const void* material, size_t size) = nullptr;  // what is hashed
+  bool fail_keystream = false;       // OpenSSL "fails" the next keystream step
+  bool cancellable_getrandom = false;  // negative control: glibc's getrandom() wrapper,
+                                       // a cancellation point, instead of the raw call
   bool disable_recheck = false;      // negative control: no generation re-read after copy
   bool disable_signal_guard = false; // negative control: no in_use re-entry guard
   bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
   bool refuse_wipe_on_fork = false;  // the kernel "refuses" MADV_WIPEONFORK (pre-4.14)
+  bool disable_state_pool = false;   // exited threads' states are unmapped, not reused
+  bool pool_without_wipe = false;    // negative control: a pooled state keeps its bytes
   const uint8_t* injected_seed = nullptr;  // 32 bytes: derive_seed returns exactly these
   bool disable_hardware_rng = false;  // the CPU "has no" RDRAND
   uint64_t (*hardware_rng_value)() = nullptr;  // replaces each RDRAND value (health tests)

@@ -18,7 +18,9 @@
 // Not covered: children made without fork()'s handlers (_Fork(), raw clone()) of a
 // process whose pages lost MADV_WIPEONFORK in a restore (docs/DESIGN.md).
 //
-// The state is zeroized and unmapped when the thread exits. The OpenSSL cipher context
+// The state is zeroized when the thread exits, and kept with its parked cipher context for
+// the next new thread (up to 64; beyond, unmapped and freed): a first draw then costs a
+// reseed, not a mapping, two madvise calls, page faults and a new cipher context. The OpenSSL cipher context
 // is in ordinary heap but holds no live key between steps (keystream.h: it is parked on a
 // public all-zero key); the key itself lives in the state page.
 #pragma once

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# bazel run //:install -- PREFIX
+# Lays out an installed snapsafe under PREFIX (a relative PREFIX is taken from the
+# directory bazel was run in):
+#   include/snapsafe/{rng,genid}/...        headers (compile with -I PREFIX/include/snapsafe)
+#   lib/libsnapsafe.a, lib/libsnapsafe.so   static and shared library (link -lcrypto too
+#                                           for the static one)
+#   lib/pkgconfig/snapsafe.pc               pkg-config --cflags --libs snapsafe
+#   lib/cmake/snapsafe/snapsafeConfig.cmake find_package(snapsafe) -> snapsafe::snapsafe
+#   lib/ossl-modules/snapsafe.so            the OpenSSL provider; share/snapsafe/openssl-snapsafe.cnf
+#   bin/snapsafe_counter                    the counter tool for restore hooks
+set -euo pipefail
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+  echo "usage: bazel run //:install -- PREFIX" >&2
+  exit 2
+fi
+prefix=$1
+case "$prefix" in
+  /*) ;;
+  *) prefix="${BUILD_WORKSPACE_DIRECTORY:-$PWD}/$prefix" ;;
+esac
+runfiles="${RUNFILES_DIR:-$0.runfiles}/snapsafe"
+[ -d "$runfiles" ] || runfiles="$PWD"  # bazel run's working directory is the runfiles tree
+
+install -d "$prefix/include/snapsafe" "$prefix/lib/pkgconfig" "$prefix/lib/cmake/snapsafe" \
+  "$prefix/lib/ossl-modules" "$prefix/share/snapsafe" "$prefix/bin"
+for dir in rng rng/internal genid; do
+  install -d "$prefix/include/snapsafe/$dir"
+  for header in "$runfiles/$dir"/*.h; do
+    [ -e "$header" ] && install -m 0644 "$header" "$prefix/include/snapsafe/$dir/"
+  done
+done
+
+# One static archive from the two Bazel archives (rng and genid; alwayslink archives are
+# named .lo).
+archive() { if [ -e "$1.lo" ]; then echo "$1.lo"; else echo "$1.a"; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+{
+  echo "create $tmp/libsnapsafe.a"
+  echo "addlib $(archive "$runfiles/rng/libsnapsafe")"
+  echo "addlib $(archive "$runfiles/genid/libgenid")"
+  echo "save"
+  echo "end"
+} | ar -M
+install -m 0644 "$tmp/libsnapsafe.a" "$prefix/lib/libsnapsafe.a"
+install -m 0755 "$runfiles/libsnapsafe.so" "$prefix/lib/libsnapsafe.so.1"
+ln -sf libsnapsafe.so.1 "$prefix/lib/libsnapsafe.so"
+install -m 0755 "$runfiles/provider/snapsafe.so" "$prefix/lib/ossl-modules/snapsafe.so"
+sed "s|SNAPSAFE_MODULE|$prefix/lib/ossl-modules/snapsafe.so|" \
+  "$runfiles/provider/openssl-snapsafe.cnf" >"$prefix/share/snapsafe/openssl-snapsafe.cnf"
+install -m 0755 "$runfiles/tools/snapsafe_counter" "$prefix/bin/snapsafe_counter"
+sed "s|@PREFIX@|$prefix|g" "$runfiles/packaging/snapsafe.pc.in" >"$prefix/lib/pkgconfig/snapsafe.pc"
+install -m 0644 "$runfiles/packaging/snapsafeConfig.cmake.in" \
+  "$prefix/lib/cmake/snapsafe/snapsafeConfig.cmake"
+echo "snapsafe installed under $prefix"

@@ -1,0 +1,176 @@
+// File: provider/snapsafe_provider.cc
+//
+// An OpenSSL 3 provider whose one algorithm, the EVP_RAND "SNAPSAFE", serves every
+// request from snapsafe::fill(): OpenSSL's RAND_bytes, RAND_priv_bytes and everything
+// built on them (key generation, TLS randoms, nonces) become snapshot-safe with no code
+// change, by configuration (provider/openssl-snapsafe.cnf):
+//
+//   [provider_sect]  snapsafe = snapsafe_sect, default = default_sect
+//   [random]         random = SNAPSAFE
+//
+// OpenSSL 3.0 builds its three shared DRBGs (primary, public, private) from the
+// algorithm named there; each becomes one SNAPSAFE context. A context holds nothing: the
+// state is snapsafe's, per thread, checked against the generation on every draw, so there
+// is no parent to seed from and nothing to lock. Reseed and instantiate accept and ignore
+// entropy and personalisation input (snapsafe reseeds itself from the kernel whenever a
+// watched generation moves); additional input is ignored likewise. A failed draw (the
+// kernel refused entropy) fails the generate call: OpenSSL then reports an error and
+// returns no bytes (fail closed).
+//
+// OpenSSL 3.5+ also has `random_provider` ([random] section) for a provider-level
+// random function (OSSL_FUNC_get_user_entropy / OSSL_FUNC_PROVIDER_RANDOM_BYTES); Debian
+// 12 ships 3.0, where this EVP_RAND route is the one that exists (docs/USAGE.md).
+#include <openssl/core.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "rng/internal/draw.h"
+
+namespace {
+
+// What OpenSSL asks of a DRBG before it uses one.
+constexpr unsigned int kStrength = 256;
+constexpr size_t kMaxRequest = 1 << 16;
+
+struct Context {
+  int state = EVP_RAND_STATE_UNINITIALISED;
+};
+
+void* rand_newctx(void*, void*, const OSSL_DISPATCH*) { return new (std::nothrow) Context; }
+
+void rand_freectx(void* ctx) { delete static_cast<Context*>(ctx); }
+
+int rand_instantiate(void* ctx, unsigned int strength, int, const unsigned char*, size_t,
+                     const OSSL_PARAM[]) {
+  if (strength > kStrength) return 0;
+  static_cast<Context*>(ctx)->state = EVP_RAND_STATE_READY;
+  return 1;
+}
+
+int rand_uninstantiate(void* ctx) {
+  static_cast<Context*>(ctx)->state = EVP_RAND_STATE_UNINITIALISED;
+  return 1;
+}
+
+int rand_generate(void* ctx, unsigned char* out, size_t outlen, unsigned int strength, int,
+                  const unsigned char*, size_t) {
+  auto* context = static_cast<Context*>(ctx);
+  if (context->state != EVP_RAND_STATE_READY || strength > kStrength) return 0;
+  if (snapsafe::rng_internal::draw(out, outlen) != 0) {
+    context->state = EVP_RAND_STATE_ERROR;  // OpenSSL then re-instantiates or gives up
+    return 0;
+  }
+  return 1;
+}
+
+int rand_reseed(void*, int, const unsigned char*, size_t, const unsigned char*, size_t) {
+  return 1;
+}
+
+int rand_enable_locking(void*) { return 1; }  // no shared state: nothing to lock
+int rand_lock(void*) { return 1; }
+void rand_unlock(void*) {}
+
+// Every output byte is snapsafe's: wiped in its buffer when handed out, keys erased.
+int rand_verify_zeroization(void*) { return 1; }
+
+const OSSL_PARAM kGettableCtxParams[] = {
+    OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, nullptr),
+    OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, nullptr),
+    OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, nullptr),
+    OSSL_PARAM_END,
+};
+
+const OSSL_PARAM* rand_gettable_ctx_params(void*, void*) { return kGettableCtxParams; }
+
+int rand_get_ctx_params(void* ctx, OSSL_PARAM params[]) {
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE);
+  if (p != nullptr && !OSSL_PARAM_set_int(p, static_cast<Context*>(ctx)->state)) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH);
+  if (p != nullptr && !OSSL_PARAM_set_uint(p, kStrength)) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST);
+  if (p != nullptr && !OSSL_PARAM_set_size_t(p, kMaxRequest)) return 0;
+  return 1;
+}
+
+// Accepted and ignored: OpenSSL passes reseed intervals (and, for some types, a cipher
+// or digest); snapsafe's reseeding is driven by the generation instead.
+const OSSL_PARAM kSettableCtxParams[] = {OSSL_PARAM_END};
+const OSSL_PARAM* rand_settable_ctx_params(void*, void*) { return kSettableCtxParams; }
+int rand_set_ctx_params(void*, const OSSL_PARAM[]) { return 1; }
+
+template <typename F>
+OSSL_DISPATCH fn(int id, F f) {
+  return {id, reinterpret_cast<void (*)(void)>(f)};
+}
+
+const OSSL_DISPATCH kRandFunctions[] = {
+    fn(OSSL_FUNC_RAND_NEWCTX, rand_newctx),
+    fn(OSSL_FUNC_RAND_FREECTX, rand_freectx),
+    fn(OSSL_FUNC_RAND_INSTANTIATE, rand_instantiate),
+    fn(OSSL_FUNC_RAND_UNINSTANTIATE, rand_uninstantiate),
+    fn(OSSL_FUNC_RAND_GENERATE, rand_generate),
+    fn(OSSL_FUNC_RAND_RESEED, rand_reseed),
+    fn(OSSL_FUNC_RAND_ENABLE_LOCKING, rand_enable_locking),
+    fn(OSSL_FUNC_RAND_LOCK, rand_lock),
+    fn(OSSL_FUNC_RAND_UNLOCK, rand_unlock),
+    fn(OSSL_FUNC_RAND_VERIFY_ZEROIZATION, rand_verify_zeroization),
+    fn(OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, rand_gettable_ctx_params),
+    fn(OSSL_FUNC_RAND_GET_CTX_PARAMS, rand_get_ctx_params),
+    fn(OSSL_FUNC_RAND_SETTABLE_CTX_PARAMS, rand_settable_ctx_params),
+    fn(OSSL_FUNC_RAND_SET_CTX_PARAMS, rand_set_ctx_params),
+    {0, nullptr},
+};
+
+const OSSL_ALGORITHM kRands[] = {
+    {"SNAPSAFE", "provider=snapsafe", kRandFunctions,
+     "snapsafe: per-thread AES-256-CTR checked against the VM/container generation"},
+    {nullptr, nullptr, nullptr, nullptr},
+};
+
+const OSSL_ALGORITHM* provider_query(void*, int operation_id, int* no_cache) {
+  *no_cache = 0;
+  return operation_id == OSSL_OP_RAND ? kRands : nullptr;
+}
+
+const OSSL_PARAM kProviderGettable[] = {
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, nullptr, 0),
+    OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, nullptr, 0),
+    OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, nullptr),
+    OSSL_PARAM_END,
+};
+
+const OSSL_PARAM* provider_gettable_params(void*) { return kProviderGettable; }
+
+int provider_get_params(void*, OSSL_PARAM params[]) {
+  OSSL_PARAM* p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME);
+  if (p != nullptr && !OSSL_PARAM_set_utf8_ptr(p, "snapsafe")) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION);
+  if (p != nullptr && !OSSL_PARAM_set_utf8_ptr(p, "1.0")) return 0;
+  p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS);
+  if (p != nullptr && !OSSL_PARAM_set_int(p, 1)) return 0;
+  return 1;
+}
+
+void provider_teardown(void*) {}
+
+const OSSL_DISPATCH kProviderFunctions[] = {
+    fn(OSSL_FUNC_PROVIDER_QUERY_OPERATION, provider_query),
+    fn(OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, provider_gettable_params),
+    fn(OSSL_FUNC_PROVIDER_GET_PARAMS, provider_get_params),
+    fn(OSSL_FUNC_PROVIDER_TEARDOWN, provider_teardown),
+    {0, nullptr},
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
+    const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** provctx) {
+  *out = kProviderFunctions;
+  *provctx = nullptr;
+  return 1;
+}

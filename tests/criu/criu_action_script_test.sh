@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The shipped CRIU action script (tools/hooks/criu-action-script) without CRIU: which stages
+# bump the counter file, where the path and the tool come from, and that a failed bump
+# exits non-zero (CRIU then aborts the restore). tests/criu/run covers it under real CRIU.
+set -uo pipefail
+hook="$1"
+tool="$2"
+case "$tool" in /*) ;; *) tool="$PWD/$tool" ;; esac
+dir="${TEST_TMPDIR:-$(mktemp -d)}"
+file="$dir/generation"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+gen() { "$tool" read "$file"; }
+run() { env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$tool" "$@" "$hook"; }
+
+"$tool" create "$file" >/dev/null || fail "create"
+
+for stage in "" pre-dump post-dump pre-restore setup-namespaces post-setup-namespaces \
+  pre-resume post-resume network-lock network-unlock orphan-pts-master status-ready; do
+  run CRTOOLS_SCRIPT_ACTION="$stage" SNAPSAFE_COUNTER_FILE="$file" || fail "stage '$stage' exits 0"
+done
+[ "$(gen)" = 0 ] || fail "only post-restore bumps (generation $(gen))"
+
+run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" 2>/dev/null || fail "post-restore exits 0"
+[ "$(gen)" = 1 ] || fail "post-restore bumps once"
+
+# A first argument names the file (a wrapper calling the hook).
+env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$tool" CRTOOLS_SCRIPT_ACTION=post-restore \
+  SNAPSAFE_COUNTER_FILE="$dir/elsewhere" "$hook" "$file" 2>/dev/null || fail "argument path"
+[ "$(gen)" = 2 ] || fail "the argument overrides SNAPSAFE_COUNTER_FILE"
+
+# The path inside the restored task's root: /proc/PID/root/PATH (here our own root).
+run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" SNAPSAFE_COUNTER_IN_TASK_ROOT=1 \
+  CRTOOLS_INIT_PID=$$ 2>/dev/null || fail "in-task-root bump"
+[ "$(gen)" = 3 ] || fail "in-task-root bumps through /proc/PID/root"
+run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" SNAPSAFE_COUNTER_IN_TASK_ROOT=1 \
+  2>"$dir/err"
+[ $? -eq 1 ] || fail "in-task-root without CRTOOLS_INIT_PID exits 1"
+grep -q CRTOOLS_INIT_PID "$dir/err" || fail "it says why"
+
+# Failures exit 1 (CRIU aborts the restore), never 0.
+run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$dir/missing" 2>"$dir/err"
+[ $? -eq 1 ] || fail "a missing counter file exits 1"
+grep -q "must not resume" "$dir/err" || fail "a failed bump says so"
+env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$dir/no-such-tool" CRTOOLS_SCRIPT_ACTION=post-restore \
+  SNAPSAFE_COUNTER_FILE="$file" "$hook" 2>/dev/null
+[ $? -eq 1 ] || fail "a missing tool exits 1"
+[ "$(gen)" = 3 ] || fail "failures leave the file alone"
+echo "PASS"
