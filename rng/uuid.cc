@@ -139,7 +139,12 @@ Uuid uuid_v7() {
     }
     state.last_ms = ms;
     state.counter = counter;
-    state.epoch = epoch;
+    // An unreadable generation is no evidence: keep the last one known, so a change that
+    // happens while it is unreadable is still seen once it reads again.
+    if (epoch.generation != genid::kGenerationUnknown || !state.seeded) {
+      state.epoch.generation = epoch.generation;
+    }
+    state.epoch.fork_token = epoch.fork_token;
     state.seeded = 1;
     if (ids_internal::same_epoch(epoch, ids_internal::current_epoch())) break;
   }

@@ -113,6 +113,27 @@ TEST_F(NonceTest, KernelBackedModeRerandomisesEveryNonce) {
   EXPECT_GT(prefixes.size(), 990u);
 }
 
+// While the generation cannot be read (a VMClock seqlock wedged odd), a clone could go
+// unseen: every nonce takes a new prefix and a jump. Readable again, counting resumes.
+TEST_F(NonceTest, UnreadableGenerationRerandomisesEveryNonce) {
+  SimulatedSource source(Simulated::kVmclock);
+  source.activate();
+  auto* seq = reinterpret_cast<uint32_t*>(source.page() + genid::kVmclockOffsetSeqCount);
+  NonceSequence sequence;
+  const Nonce96 a = sequence.next();
+  __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);  // odd: unreadable
+  const Nonce96 b = sequence.next(), c = sequence.next();
+  EXPECT_NE(prefix_of(b), prefix_of(a));
+  EXPECT_NE(prefix_of(c), prefix_of(b));
+  EXPECT_GT(counter_of(b), counter_of(a) + 1);
+  EXPECT_GT(counter_of(c), counter_of(b) + 1);
+  __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);  // readable, unchanged
+  const Nonce96 d = sequence.next(), e = sequence.next();
+  EXPECT_EQ(prefix_of(e), prefix_of(d));
+  EXPECT_EQ(counter_of(e), counter_of(d) + 1);
+  EXPECT_GT(counter_of(d), counter_of(c));
+}
+
 TEST_F(NonceTest, ExhaustedSequenceThrowsInsteadOfWrapping) {
   NonceSequence sequence;
   (void)sequence.next();

@@ -410,6 +410,36 @@ TEST_F(UuidTest, NegativeControlWithoutTheForkCheckTheCountersRepeat) {
   EXPECT_EQ(outcome.shared_ids, 0u);  // the generator's fork-safe random bits still differ
 }
 
+// A generation that cannot be read (a VMClock seqlock wedged odd) is no evidence of a
+// change: the counter goes on. A change that happens meanwhile is seen once it reads again,
+// and no change is invented when it reads the same as before.
+TEST_F(UuidTest, UnreadableGenerationIsNotAChangeButAChangeMeanwhileIsSeen) {
+  SimulatedSource source(Simulated::kVmclock);
+  source.activate();
+  auto* seq = reinterpret_cast<uint32_t*>(source.page() + genid::kVmclockOffsetSeqCount);
+  auto* generation = reinterpret_cast<uint64_t*>(source.page() + genid::kVmclockOffsetGeneration);
+  testing::on_new_thread([&] {
+    freeze_clock();
+    const Uuid a = uuid_v7();
+    __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);  // odd: unreadable
+    ASSERT_EQ(genid::read_generation(), genid::kGenerationUnknown);
+    const Uuid b = uuid_v7();
+    EXPECT_EQ(ts_of(b), kFrozenMs);
+    EXPECT_EQ(counter_of(b), counter_of(a) + 1);
+    __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);  // readable again, the same generation
+    const Uuid c = uuid_v7();
+    EXPECT_EQ(ts_of(c), kFrozenMs);  // no invented change
+    EXPECT_EQ(counter_of(c), counter_of(b) + 1);
+    __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);  // unreadable, and it changes meanwhile
+    (void)uuid_v7();
+    __atomic_store_n(generation, *generation + 1000, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
+    const Uuid d = uuid_v7();
+    EXPECT_EQ(ts_of(d), kFrozenMs + 1);  // seen: re-randomised on a new tick
+    EXPECT_LT(c, d);
+  });
+}
+
 // The fork token every ID state is stamped with: constant in a process, different in a
 // fork child.
 TEST_F(UuidTest, ForkTokenChangesInEveryChildAndNeverRepeatsTheParents) {
