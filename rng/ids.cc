@@ -1,44 +1,82 @@
+// Request IDs, and the fork token ID state is stamped with: see ids.h.
 #include "rng/ids.h"
 
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace snapsafe {
+namespace ids_internal {
+
+uint64_t* g_fork_word = nullptr;
+
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+uint64_t g_next_token = 0;  // tokens handed out so far (atomic increments)
 
-void append_hex(std::string* out, const uint8_t* bytes, size_t size) {
-  for (size_t i = 0; i < size; ++i) {
-    out->push_back(kHex[bytes[i] >> 4]);
-    out->push_back(kHex[bytes[i] & 0xf]);
+// In the child of every fork(), including after a restore dropped MADV_WIPEONFORK.
+// Async-signal-safe: one atomic store.
+void wipe_in_child() {
+  uint64_t* const word = __atomic_load_n(&g_fork_word, __ATOMIC_ACQUIRE);
+  if (word != nullptr) __atomic_store_n(word, 0, __ATOMIC_RELEASE);
+}
+
+void init_fork_word() {
+  void* const page = mmap(nullptr, static_cast<size_t>(sysconf(_SC_PAGESIZE)),
+                          PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return;  // getpid() mode
+  if (madvise(page, static_cast<size_t>(sysconf(_SC_PAGESIZE)), MADV_WIPEONFORK) != 0) {
+    munmap(page, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+    return;  // a kernel before 4.14: getpid() mode
   }
+  pthread_atfork(nullptr, nullptr, &wipe_in_child);
+  __atomic_store_n(&g_fork_word, static_cast<uint64_t*>(page), __ATOMIC_RELEASE);
 }
 
 }  // namespace
 
-Uuid uuid_v4() {
-  Uuid uuid = nonce<16>();
-  uuid[6] = static_cast<uint8_t>((uuid[6] & 0x0f) | 0x40);  // version 4
-  uuid[8] = static_cast<uint8_t>((uuid[8] & 0x3f) | 0x80);  // variant 10
-  return uuid;
-}
-
-std::string uuid_to_string(const Uuid& uuid) {
-  std::string out;
-  out.reserve(36);
-  append_hex(&out, uuid.data(), 4);
-  for (size_t start : {4, 6, 8, 10}) {
-    out.push_back('-');
-    append_hex(&out, uuid.data() + start, start == 10 ? 6 : 2);
+uint64_t fork_token_slow() noexcept {
+  pthread_once(&g_fork_once, &init_fork_word);
+  uint64_t* const word = __atomic_load_n(&g_fork_word, __ATOMIC_ACQUIRE);
+  if (word == nullptr) return static_cast<uint64_t>(getpid());  // never 0
+  // The word was wiped (first use, or a fork child): a value this process's ancestors
+  // never had, as the counter only grows and the child continues from the parent's.
+  uint64_t token = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  while (token == 0) {
+    const uint64_t fresh = __atomic_add_fetch(&g_next_token, 1, __ATOMIC_RELAXED);
+    if (__atomic_compare_exchange_n(word, &token, fresh, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+      return fresh;
+    }
   }
-  return out;
+  return token;
 }
 
-std::string uuid_v4_string() { return uuid_to_string(uuid_v4()); }
+}  // namespace ids_internal
+
+#ifdef SNAPSAFE_TESTING
+namespace ids_testing {
+Hooks g_hooks;
+}  // namespace ids_testing
+#endif
+
+namespace {
+constexpr char kHex[] = "0123456789abcdef";
+}  // namespace
+
+void request_id_to_chars(char* out) {
+  uint8_t bytes[16];
+  fill(bytes, sizeof bytes);
+  for (size_t i = 0; i < sizeof bytes; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+}
 
 std::string request_id() {
-  const auto bytes = nonce<16>();
-  std::string out;
-  out.reserve(32);
-  append_hex(&out, bytes.data(), bytes.size());
+  std::string out(32, '\0');
+  request_id_to_chars(out.data());
   return out;
 }
 

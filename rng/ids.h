@@ -1,43 +1,99 @@
 // File: rng/ids.h
 //
 // Identifiers and nonces: the values that must never repeat across VM or container
-// clones, drawn from the snapshot-safe generator.
+// clones, drawn from the snapshot-safe generator. This header gathers them:
+//   rng/uuid.h   UUIDs version 4 and 7, their text form and a strict parser
+//   rng/nonce.h  random nonces of any size, and a nonce sequence for one key
+// and adds request IDs.
 //
 // Example:
 //   std::string id = snapsafe::uuid_v4_string();  // "3f2c...-...-4...-[89ab]...-..."
+//   std::string rid = snapsafe::request_id();     // "9f86d081884c7d659a2feaa0c55ad015"
 //   auto iv = snapsafe::nonce<12>();               // an AES-GCM nonce
 #pragma once
 
-#include <array>
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "genid/generation.h"
 #include "rng/fill.h"
+#include "rng/nonce.h"
+#include "rng/uuid.h"
 
 namespace snapsafe {
 
-// A UUID's 16 bytes, in RFC 9562 order.
-using Uuid = std::array<uint8_t, 16>;
-
-// A random (version 4, variant 10) UUID: 122 random bits.
-Uuid uuid_v4();
-
-// The canonical 36-character lower-case form of `uuid` (8-4-4-4-12 hex digits).
-std::string uuid_to_string(const Uuid& uuid);
-
-// uuid_to_string(uuid_v4()).
-std::string uuid_v4_string();
-
-// A 128-bit random request identifier as 32 lower-case hex digits.
+// A request identifier: 128 random bits as 32 lower-case hex digits.
+//
+// Hex rather than base64url (22 characters): it is safe in URLs, headers, file names and
+// log fields without escaping; it survives case-folding (case-insensitive header values,
+// some log pipelines lower-case); it has no '-' or '_' that double-click selection and
+// some tokenisers split on; and it is what this function always returned. The cost is 10
+// characters.
 std::string request_id();
 
-// N random bytes for use as a nonce (an IV, a salt, a challenge).
-template <size_t N>
-std::array<uint8_t, N> nonce() {
-  std::array<uint8_t, N> bytes;
-  fill(bytes.data(), bytes.size());
-  return bytes;
+// Writes a request ID into out[0..31]: exactly 32 characters, no NUL.
+void request_id_to_chars(char* out);
+
+#ifdef SNAPSAFE_TESTING
+// Test-only seams (compiled into //rng:snapsafe_testing only).
+namespace ids_testing {
+struct Hooks {
+  uint64_t (*unix_ms)() = nullptr;  // replaces the v7 clock (e.g. a frozen one)
+  bool ignore_generation = false;   // negative control: states ignore generation changes
+  bool ignore_fork = false;         // states ignore the fork token (a restore, simulated
+                                    // by fork(), does not look like a fork)
+};
+extern Hooks g_hooks;
+// The calling thread's v7 state: the timestamp and counter of its last UUID.
+uint64_t v7_last_ms_for_testing();
+uint32_t v7_counter_for_testing();
+}  // namespace ids_testing
+#endif
+
+// Internal to uuid.cc and nonce.cc (not API): which copy of the process memory a piece
+// of ID state belongs to.
+namespace ids_internal {
+
+// A number that differs in every fork child from any value the parent ever had: a word
+// in a MADV_WIPEONFORK page (the kernel zeroes it in the child; a pthread_atfork child
+// handler also zeroes it, for pages that lost the flag in a CRIU restore) is refilled
+// from a process-wide counter on the next call. Where the kernel refuses
+// MADV_WIPEONFORK (before Linux 4.14) it is the process ID (one getpid() per call).
+// Never 0. One load on the fast path.
+extern uint64_t* g_fork_word;
+uint64_t fork_token_slow() noexcept;
+inline uint64_t fork_token() noexcept {
+  const uint64_t* word = __atomic_load_n(&g_fork_word, __ATOMIC_ACQUIRE);
+  if (__builtin_expect(word != nullptr, 1)) {
+    const uint64_t token = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(token != 0, 1)) return token;
+  }
+  return fork_token_slow();
 }
+
+// The copy of the process a state is valid for.
+struct Epoch {
+  genid::Generation generation;
+  uint64_t fork_token;
+};
+
+// The current epoch. genid::init() must have run in this process or an ancestor (the
+// generation reader is installed by it).
+inline Epoch current_epoch() noexcept { return {genid::read_generation(), fork_token()}; }
+
+// Whether a state stamped with `stamp` may go on being used in epoch `now`. A generation
+// that cannot be read right now (genid::kGenerationUnknown) is no evidence of a change.
+inline bool same_epoch(const Epoch& stamp, const Epoch& now) noexcept {
+  bool generation_same =
+      now.generation == stamp.generation || now.generation == genid::kGenerationUnknown;
+  bool process_same = now.fork_token == stamp.fork_token;
+#ifdef SNAPSAFE_TESTING
+  generation_same |= ids_testing::g_hooks.ignore_generation;
+  process_same |= ids_testing::g_hooks.ignore_fork;
+#endif
+  return generation_same && process_same;
+}
+
+}  // namespace ids_internal
 
 }  // namespace snapsafe
