@@ -8,7 +8,8 @@
 #   lib/pkgconfig/snapsafe.pc               pkg-config --cflags --libs snapsafe
 #   lib/cmake/snapsafe/snapsafeConfig.cmake find_package(snapsafe) -> snapsafe::snapsafe
 #   lib/ossl-modules/snapsafe.so            the OpenSSL provider; share/snapsafe/openssl-snapsafe.cnf
-#   bin/snapsafe_counter                    the counter tool for restore hooks
+#   include/snapsafe/snapsafe.h             the C API (C and any FFI)
+#   bin/snapsafe, bin/snapsafe_counter      the command-line tool, the counter tool
 set -euo pipefail
 if [ $# -ne 1 ] || [ -z "$1" ]; then
   echo "usage: bazel run //:install -- PREFIX" >&2
@@ -50,6 +51,8 @@ install -m 0755 "$runfiles/provider/snapsafe.so" "$prefix/lib/ossl-modules/snaps
 sed "s|SNAPSAFE_MODULE|$prefix/lib/ossl-modules/snapsafe.so|" \
   "$runfiles/provider/openssl-snapsafe.cnf" >"$prefix/share/snapsafe/openssl-snapsafe.cnf"
 install -m 0755 "$runfiles/tools/snapsafe_counter" "$prefix/bin/snapsafe_counter"
+install -m 0755 "$runfiles/tools/snapsafe" "$prefix/bin/snapsafe"
+install -m 0644 "$runfiles/snapsafe.h" "$prefix/include/snapsafe/snapsafe.h"
 sed "s|@PREFIX@|$prefix|g" "$runfiles/packaging/snapsafe.pc.in" >"$prefix/lib/pkgconfig/snapsafe.pc"
 install -m 0644 "$runfiles/packaging/snapsafeConfig.cmake.in" \
   "$prefix/lib/cmake/snapsafe/snapsafeConfig.cmake"

@@ -14,10 +14,12 @@
  *  - no C++ exception ever leaves a function, and no argument makes it abort;
  *  - thread-safe; output is never shared between threads, processes, fork children or
  *    clones restored from one snapshot (see README.md for what protects the process).
- * snapsafe_fill, snapsafe_u64 and snapsafe_uniform are async-signal-safe once the calling
- * thread has drawn before (a first draw allocates); a draw that interrupts another on the
- * same thread is served by the kernel. The UUID version 7 functions are not (they keep a
- * per-thread counter).
+ * Signal handlers: a draw that interrupts another draw on the same thread is served by the
+ * kernel and never gets the interrupted draw's bytes. Otherwise a draw in a handler is
+ * async-signal-safe only while it needs no reseed: the first draw of a thread, and the
+ * first after a generation change or a fork, reseed, and a reseed allocates (OpenSSL's
+ * digest context). Draw in handlers only what you could not draw before. The UUID
+ * version 7 functions are never async-signal-safe (they keep a per-thread counter).
  *
  * Example:
  *   uint8_t key[32];

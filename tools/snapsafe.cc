@@ -38,6 +38,8 @@
 #include <string>
 #include <vector>
 
+#include <linux/sysgenid.h>
+
 #include "genid/counter_file.h"
 #include "genid/sysgenid.h"
 #include "rng/error.h"
@@ -47,9 +49,9 @@
 
 namespace {
 
-// SysGenID ioctls (../shared/SYSGENID.md): magic 0xE4, argument passed by value.
-constexpr unsigned long kSysgenidWaitWatchers = _IO(0xE4, 2);
-constexpr unsigned long kSysgenidTriggerGenUpdate = _IO(0xE4, 3);
+// SysGenID ioctls, from the UAPI header of kernel_shim/ (argument passed by value).
+constexpr unsigned long kSysgenidWaitWatchers = SYSGENID_WAIT_WATCHERS;
+constexpr unsigned long kSysgenidTriggerGenUpdate = SYSGENID_TRIGGER_GEN_UPDATE;
 
 constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;

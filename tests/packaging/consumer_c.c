@@ -1,7 +1,7 @@
 /* A C consumer of the C API through pkg-config. */
 #include <stdio.h>
 
-#include "rng/c_api.h"
+#include "snapsafe.h"
 
 int main(void) {
   char uuid[37];
