@@ -93,6 +93,7 @@ template <bool kCheckGeneration>
 // Fills `size` bytes of `out`; 0 on success, else an errno and `out` zeroed (fail closed).
 template <bool kCheckGeneration>
 [[gnu::always_inline]] inline int draw_with(void* out, size_t size) noexcept {
+  if (size == 0) return 0;  // `out` may be null then (folded away for constant sizes)
   const Fast fast = draw_fast<kCheckGeneration>(out, size);
   if (__builtin_expect(fast == Fast::kServed, 1)) return 0;
   return fast == Fast::kNoState ? draw_slow(out, size) : draw_slow_in_use(t_state, out, size);
