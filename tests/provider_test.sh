@@ -6,9 +6,6 @@
 # process maps the counter file snapsafe watches). `openssl rand` works through it too.
 # Clones of such a process differ where plain OpenSSL repeats: tests/criu/run.
 set -euo pipefail
-# Under LeakSanitizer: OpenSSL unloads the provider module at exit, so the process-lifetime
-# objects the module's globals pointed to show up as leaks.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
 module=$(realpath "$1")
 program=$(realpath "$2")
 example=$(realpath "$3")
