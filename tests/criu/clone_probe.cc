@@ -22,6 +22,9 @@
 //   snapsafe ...                  snapsafe::random_u64()
 //   snapsafe-id UUID REQUEST_ID   snapsafe::uuid_v4_string(), snapsafe::request_id()
 //   openssl ... / absl ... / mt ...   the controls: each must repeat in every copy
+//   openssl-rand NAME             the EVP_RAND behind RAND_bytes: CTR-DRBG, or SNAPSAFE
+//                                 when OPENSSL_CONF loads the provider (then the openssl
+//                                 line is snapsafe's and must not repeat)
 //   getrandom ...                 getrandom(2) straight from the kernel: for reference
 // With --fork, after those lines the probe forks; the child draws first, then the parent:
 //   child-snapsafe ... / parent-snapsafe ...   must share nothing
@@ -34,6 +37,7 @@
 // The wait has a watchdog counted in polls, not in clock time (a restored copy's clocks
 // have moved on): ~60 s of polls after the ready file, then the probe exits 3.
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -96,6 +100,12 @@ struct Generators {
       line += " " + hex64(value);
     }
     return line;
+  }
+  static std::string openssl_rand_name() {
+    EVP_RAND_CTX* const rand = RAND_get0_public(nullptr);
+    const char* const name =
+        rand == nullptr ? nullptr : EVP_RAND_get0_name(EVP_RAND_CTX_get0_rand(rand));
+    return name == nullptr ? "unknown" : name;
   }
   std::string absl_line(int n) {
     std::string line;
@@ -243,6 +253,7 @@ int main(int argc, char** argv) {
     text += "snapsafe" + gens.snapsafe_line(n) + "\n";
     text += "snapsafe-id " + snapsafe::uuid_v4_string() + " " + snapsafe::request_id() + "\n";
     text += "openssl" + Generators::openssl_line(n) + "\n";
+    text += "openssl-rand " + Generators::openssl_rand_name() + "\n";
     text += "absl" + gens.absl_line(n) + "\n";
     text += "mt" + gens.mt_line(n) + "\n";
     text += "getrandom" + Generators::getrandom_line(n) + "\n";
