@@ -46,7 +46,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <barrier>
+#include <mutex>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -68,12 +74,14 @@
 #include "benchmark/benchmark.h"
 #include "genid/counter_file.h"
 #include "genid/select.h"
+#include "rng/bit_gen.h"
 #include "rng/fill.h"
 #include "rng/ids.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/kernel_entropy.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/seed.h"
+#include "rng/internal/thread_state.h"
 
 namespace {
 
@@ -321,6 +329,26 @@ void on_fresh_thread(benchmark::State& state) {
   thread.join();
 }
 
+// A range of kWords 64-bit integers: BitGen's bulk member (what C++26's
+// std::ranges::generate_random calls) against a loop of single draws.
+template <size_t kWords, bool kBulk>
+void bm_generate_random(benchmark::State& state) {
+  snapsafe::BitGen gen;
+  static std::array<uint64_t, kWords> words;
+  uint64_t* p = words.data();
+  for (auto _ : state) {
+    if constexpr (kBulk) {
+      gen.generate_random(words);
+    } else {
+      for (uint64_t& w : words) w = gen();
+    }
+    benchmark::DoNotOptimize(p);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kWords * 8);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kWords);
+}
+
 // The raw keystream ceiling: `cipher` encrypting a 16 KiB buffer in place.
 void bm_keystream(benchmark::State& state, const char* cipher_name) {
   EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, cipher_name, nullptr);
@@ -511,6 +539,11 @@ void register_benchmarks() {
   add("u64_threads/absl_bitgen", bm_u64<AbslBitGen>)->Threads(1)->Threads(2);
 
   // What a reseed is made of.
+  add("generate_random/bulk_128", bm_generate_random<128, true>, setup_source<kMmap>);
+  add("generate_random/loop_128", bm_generate_random<128, false>, setup_source<kMmap>);
+  add("generate_random/bulk_1024", bm_generate_random<1024, true>, setup_source<kMmap>);
+  add("generate_random/loop_1024", bm_generate_random<1024, false>, setup_source<kMmap>);
+
   add("component/derive_seed", bm_component_derive_seed);
   add("component/step_fixed", bm_component_step_fixed);
   add("component/refill_8128", bm_component_refill);
@@ -569,6 +602,82 @@ std::string json(const Summary& s) {
   return out;
 }
 
+// N threads, each with a seeded state, wait at a barrier; the main thread bumps the
+// generation and releases them; each times its own next u64 draw (which must reseed),
+// so the wake-up is not counted but the contention of N reseeds at once is (2 cores
+// here: N > 2 also counts being preempted by the other reseeding threads). The round
+// time is from the bump until the last thread is done (wake-ups included). Control: the
+// same per-thread draw in a round without a bump.
+std::string measure_parallel_reseed(int n, int rounds) {
+  std::vector<uint64_t> per_thread, control, round;
+  std::mutex lock;
+  std::barrier start(n + 1), done(n + 1);
+  std::atomic<bool> bump_round{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t) {
+    threads.emplace_back([&] {
+      benchmark::DoNotOptimize(snapsafe::random_u64());  // seeded before the first round
+      std::vector<uint64_t> mine, mine_control;
+      for (int r = 0; r < 2 * rounds; ++r) {
+        start.arrive_and_wait();
+        const uint64_t t0 = now_ns();
+        benchmark::DoNotOptimize(snapsafe::random_u64());
+        const uint64_t t1 = now_ns();
+        (bump_round.load() ? mine : mine_control).push_back(t1 - t0);
+        done.arrive_and_wait();
+      }
+      std::lock_guard<std::mutex> guard(lock);
+      per_thread.insert(per_thread.end(), mine.begin(), mine.end());
+      control.insert(control.end(), mine_control.begin(), mine_control.end());
+    });
+  }
+  const uint64_t reseeds_before = rng_internal::reseed_count();
+  for (int r = 0; r < 2 * rounds; ++r) {
+    const bool bump = r % 2 == 0;
+    bump_round.store(bump);
+    const uint64_t t0 = now_ns();
+    if (bump) g_sources->bump_sysgenid();
+    start.arrive_and_wait();
+    done.arrive_and_wait();
+    if (bump) round.push_back(now_ns() - t0);
+  }
+  for (std::thread& thread : threads) thread.join();
+  const uint64_t reseeds = rng_internal::reseed_count() - reseeds_before;
+  return "{\"threads\": " + std::to_string(n) + ", \"rounds\": " + std::to_string(rounds) +
+         ", \"reseeds_observed\": " + std::to_string(reseeds) +
+         ", \"per_thread\": " + json(summarize_us(per_thread)) +
+         ", \"control_no_bump\": " + json(summarize_us(control)) +
+         ", \"round_bump_to_last_done\": " + json(summarize_us(round)) + "}";
+}
+
+// What one thread costs in memory: its state mapping (key, buffer, bookkeeping), the
+// vDSO getrandom state it maps when a draw is served by the kernel (kernel-backed mode,
+// a signal handler's draw), and the OpenSSL cipher context it keys (heap bytes, from
+// mallinfo2 around creating one).
+std::string measure_memory_per_thread() {
+  size_t vdso_buffered = 0, vdso_kernel = 0;
+  std::thread buffered([&vdso_buffered] {
+    benchmark::DoNotOptimize(snapsafe::random_u64());
+    rng_internal::vdso_getrandom_state_for_testing(&vdso_buffered);
+  });
+  buffered.join();
+  const size_t before = mallinfo2().uordblks;
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
+  const size_t evp_bytes = mallinfo2().uordblks - before;
+  rng_internal::keystream_free(ctx);
+  uint8_t ignored[16];
+  std::thread kernel([&vdso_kernel, &ignored] {
+    if (snapsafe::rng_internal::vdso_getrandom(ignored, sizeof ignored) == 0) {
+      rng_internal::vdso_getrandom_state_for_testing(&vdso_kernel);
+    }
+  });
+  kernel.join();
+  return "{\"state_mapping_bytes\": " + std::to_string(rng_internal::kStateBytes) +
+         ", \"evp_cipher_ctx_heap_bytes\": " + std::to_string(evp_bytes) +
+         ", \"vdso_state_bytes_buffered_thread\": " + std::to_string(vdso_buffered) +
+         ", \"vdso_state_bytes_kernel_served_thread\": " + std::to_string(vdso_kernel) + "}";
+}
+
 std::string measure_latency(int bumps, int threads) {
   g_sources->activate(Source::kSysgenidMmap);
   // Control: the same timed draw without a bump (timer overhead + one buffered draw).
@@ -600,10 +709,14 @@ std::string measure_latency(int bumps, int threads) {
   second.reserve(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i) {
     std::thread thread([&first, &second] {
+      alignas(16) unsigned char bytes[16];
+      unsigned char* p = bytes;
       uint64_t t0 = now_ns();
-      benchmark::DoNotOptimize(snapsafe::random_u64());
+      snapsafe::fill(bytes, sizeof bytes);
+      benchmark::DoNotOptimize(p);
       const uint64_t t1 = now_ns();
-      benchmark::DoNotOptimize(snapsafe::random_u64());
+      snapsafe::fill(bytes, sizeof bytes);
+      benchmark::DoNotOptimize(p);
       const uint64_t t2 = now_ns();
       first.push_back(t1 - t0);
       second.push_back(t2 - t1);
@@ -618,6 +731,12 @@ std::string measure_latency(int bumps, int threads) {
   out += "  \"reseeds_expected\": " + std::to_string(bumps) + ",\n";
   out += "  \"control_no_bump\": " + json(summarize_us(control)) + ",\n";
   out += "  \"first_draw_new_thread\": " + json(summarize_us(first)) + ",\n";
+  out += "  \"first_draw_bytes\": 16,\n";
+  for (const int n : {1, 2, 8, 64}) {
+    out += "  \"parallel_reseed_threads_" + std::to_string(n) +
+           "\": " + measure_parallel_reseed(n, n == 64 ? 100 : 300) + ",\n";
+  }
+  out += "  \"memory_per_thread\": " + measure_memory_per_thread() + ",\n";
   out += "  \"second_draw_new_thread\": " + json(summarize_us(second)) + ",\n";
   out += "  \"vdso_getrandom\": " +
          std::string(snapsafe::rng_internal::vdso_getrandom_available()

@@ -1,8 +1,12 @@
 // snapsafe::BitGen as a uniform random bit generator: compile-time concept checks and
 // use with <random> distributions, absl::Uniform and absl::BitGenRef.
+#include <array>
+#include <bit>
 #include <concepts>
 #include <random>
 #include <set>
+#include <span>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -54,6 +58,49 @@ TEST(BitGen, CopiesDoNotRepeatEachOther) {
   snapsafe::BitGen a;
   snapsafe::BitGen b = a;
   EXPECT_NE(a(), b());
+}
+
+// What C++26's std::ranges::generate_random(r, g) does (P1068): the generator's bulk
+// member when the call is well-formed, else one g() per element.
+template <class R, class G>
+void generate_random_like_cxx26(R&& r, G&& g) {
+  if constexpr (requires { g.generate_random(r); }) {
+    g.generate_random(r);
+  } else {
+    for (auto& x : r) x = g();
+  }
+}
+
+template <class R>
+concept HasBulkFor = requires(snapsafe::BitGen g, R r) { g.generate_random(r); };
+static_assert(HasBulkFor<std::vector<uint64_t>&>);
+static_assert(HasBulkFor<std::array<uint64_t, 4>&>);
+static_assert(HasBulkFor<std::span<uint64_t>>);
+static_assert(HasBulkFor<uint64_t (&)[4]>);
+static_assert(!HasBulkFor<std::vector<uint32_t>&>);  // elements must be result_type
+static_assert(!HasBulkFor<std::set<uint64_t>&>);     // and contiguous
+
+TEST(BitGen, GenerateRandomFillsEveryElementInBulk) {
+  snapsafe::BitGen gen;
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{128}, size_t{129}, size_t{4096}}) {
+    std::vector<uint64_t> words(n + 2, 0);
+    gen.generate_random(std::span<uint64_t>(words).subspan(1, n));
+    EXPECT_EQ(words.front(), 0u) << n;  // nothing written outside the range
+    EXPECT_EQ(words.back(), 0u) << n;
+    std::set<uint64_t> distinct(words.begin() + 1, words.end() - 1);
+    EXPECT_EQ(distinct.size(), n) << n;  // 64-bit values: a repeat would be a bug
+  }
+  // Every bit position is set in about half of 4096 words (+-5 sigma = +-160).
+  std::vector<uint64_t> words(4096);
+  generate_random_like_cxx26(words, gen);
+  for (int bit = 0; bit < 64; ++bit) {
+    int ones = 0;
+    for (uint64_t w : words) ones += static_cast<int>((w >> bit) & 1);
+    EXPECT_NEAR(ones, 2048, 160) << "bit " << bit;
+  }
+  uint64_t c_array[3] = {};
+  gen.generate_random(c_array);
+  EXPECT_TRUE(c_array[0] != 0 || c_array[1] != 0 || c_array[2] != 0);
 }
 
 TEST(RandomDevice, InterfaceOfStdRandomDevice) {
