@@ -17,6 +17,23 @@ uint64_t count_option(const std::string& command, const Parsed& parsed) {
 
 }  // namespace
 
+std::string shown(const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 const char kGeneralHelp[] =
     "usage: snapsafe COMMAND [OPTIONS]\n"
     "\n"
@@ -134,7 +151,7 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args, s
     } else if (is(flag_options, name)) {
       throw UsageError{command, name + " takes no value"};
     } else {
-      throw UsageError{command, "unknown option '" + name + "'"};
+      throw UsageError{command, "unknown option '" + shown(name) + "'"};
     }
   }
   return parsed;
@@ -145,21 +162,21 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args, s
 uint64_t parse_number(const std::string& command, const std::string& what,
                       const std::string& text, uint64_t max) {
   if (text.empty()) throw UsageError{command, what + ": empty number"};
-  if (text[0] == '-') throw UsageError{command, what + " must not be negative: " + text};
+  if (text[0] == '-') throw UsageError{command, what + " must not be negative: " + shown(text)};
   uint64_t value = 0;
   for (const char c : text) {
     if (c < '0' || c > '9') {
-      throw UsageError{command, what + " is not a decimal number: '" + text + "'"};
+      throw UsageError{command, what + " is not a decimal number: '" + shown(text) + "'"};
     }
     const uint64_t digit = static_cast<uint64_t>(c - '0');
     if (value > (UINT64_MAX - digit) / 10) {
-      throw UsageError{command, what + " is too large: " + text + " (at most " +
+      throw UsageError{command, what + " is too large: " + shown(text) + " (at most " +
                                     std::to_string(max) + ")"};
     }
     value = value * 10 + digit;
   }
   if (value > max) {
-    throw UsageError{command, what + " is too large: " + text + " (at most " +
+    throw UsageError{command, what + " is too large: " + shown(text) + " (at most " +
                                   std::to_string(max) + ")"};
   }
   return value;
@@ -167,7 +184,7 @@ uint64_t parse_number(const std::string& command, const std::string& what,
 
 void no_positional(const std::string& command, const Parsed& parsed) {
   if (!parsed.positional.empty()) {
-    throw UsageError{command, "unexpected argument '" + parsed.positional[0] + "'"};
+    throw UsageError{command, "unexpected argument '" + shown(parsed.positional[0]) + "'"};
   }
 }
 
@@ -180,11 +197,11 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
     return invocation;
   }
   if (command == "help") {
-    if (args.size() > 3) throw UsageError{"help", "unexpected argument '" + args[3] + "'"};
+    if (args.size() > 3) throw UsageError{"help", "unexpected argument '" + shown(args[3]) + "'"};
     invocation.kind = Invocation::Kind::kHelp;
     invocation.topic = args.size() == 3 ? args[2] : "";
     if (!invocation.topic.empty() && command_help().count(invocation.topic) == 0) {
-      throw UsageError{"", "no such command '" + invocation.topic + "'"};
+      throw UsageError{"", "no such command '" + shown(invocation.topic) + "'"};
     }
     return invocation;
   }
@@ -209,7 +226,8 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
     if (args[2] == "--help" || args[2] == "-h") return invocation;
     const auto it = kGenidCommands->find(args[2]);
     if (it == kGenidCommands->end()) {
-      throw UsageError{"genid", "unknown genid command '" + args[2] + "' (read, bump or wait)"};
+      throw UsageError{"genid",
+                       "unknown genid command '" + shown(args[2]) + "' (read, bump or wait)"};
     }
     invocation.parsed = parse("genid", args, 3, it->second.values, it->second.flags);
     if (invocation.parsed.help) return invocation;
@@ -219,7 +237,7 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
     return invocation;
   }
   const auto it = kCommands->find(command);
-  if (it == kCommands->end()) throw UsageError{"", "unknown command '" + command + "'"};
+  if (it == kCommands->end()) throw UsageError{"", "unknown command '" + shown(command) + "'"};
   invocation.parsed = parse(command, args, 2, it->second.values, it->second.flags);
   if (invocation.parsed.help) {
     invocation.kind = Invocation::Kind::kHelp;
@@ -250,7 +268,7 @@ uint64_t reqid_options(const Parsed& parsed) {
 BytesOptions bytes_options(const Parsed& parsed) {
   if (parsed.positional.empty()) throw UsageError{"bytes", "how many bytes? (bytes N)"};
   if (parsed.positional.size() > 1) {
-    throw UsageError{"bytes", "unexpected argument '" + parsed.positional[1] + "'"};
+    throw UsageError{"bytes", "unexpected argument '" + shown(parsed.positional[1]) + "'"};
   }
   const bool hex = parsed.flags.count("--hex") != 0;
   const bool base64 = parsed.flags.count("--base64") != 0;

@@ -36,6 +36,12 @@ struct UsageError {
   std::string message;
 };
 
+// `text` as a message shows it: control characters and DEL as \xNN, so that no argument
+// can split the one-line error message or send a terminal escape sequences. Every piece
+// of an argument that goes into a UsageError goes through this (found by
+// tests/fuzz/cli_args_fuzz.cc: `snapsafe uuid -n $'1\n2'` printed a two-line error).
+std::string shown(const std::string& text);
+
 // `snapsafe help`, and each command's full help by name ("status", "uuid", "bytes",
 // "reqid", "genid", "help").
 extern const char kGeneralHelp[];

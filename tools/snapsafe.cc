@@ -366,8 +366,11 @@ int print_help(const std::string& topic) {
   if (topic.empty()) {
     std::fputs(snapsafe::cli::kGeneralHelp, stdout);
   } else {
-    const auto it = snapsafe::cli::command_help().find(topic);
-    if (it == snapsafe::cli::command_help().end()) throw UsageError{"", "no such command '" + topic + "'"};
+    const auto& help = snapsafe::cli::command_help();
+    const auto it = help.find(topic);
+    if (it == help.end()) {
+      throw UsageError{"", "no such command '" + snapsafe::cli::shown(topic) + "'"};
+    }
     std::fputs(it->second.c_str(), stdout);
   }
   return std::fflush(stdout) == 0 && !std::ferror(stdout) ? kExitOk : kExitRuntime;
@@ -406,7 +409,8 @@ int main(int argc, char** argv) {
                  e.command.c_str());
     return kExitUsage;
   } catch (const RuntimeError& e) {
-    std::fprintf(stderr, "snapsafe: %s\n", e.message.c_str());
+    // One line, whatever a --file path or the environment holds.
+    std::fprintf(stderr, "snapsafe: %s\n", snapsafe::cli::shown(e.message).c_str());
   } catch (const snapsafe::entropy_error& e) {
     std::fprintf(stderr, "snapsafe: no entropy: %s\n", e.what());
   } catch (const std::bad_alloc&) {
