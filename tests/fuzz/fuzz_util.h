@@ -28,17 +28,20 @@
 
 namespace snapsafe::fuzz {
 
-// A directory only this process's user can write, under /tmp (root-owned and sticky, so
-// files in it pass the library's trust rules for counter files: genid/file_trust.h).
-// Made once per process and removed at exit.
+// A directory only this process's user can write, under $SNAPSAFE_FUZZ_TMPDIR (tests/fuzz/run
+// sets it to its work directory) or /tmp: directories the library's trust rules for
+// counter files accept (genid/file_trust.h), so only the fuzzed bytes decide. Made once per
+// process and removed at a normal exit.
 inline const std::string& private_dir() {
   static const std::string* dir = [] {
-    char pattern[] = "/tmp/snapsafe-fuzz-XXXXXX";
-    if (mkdtemp(pattern) == nullptr || chmod(pattern, 0700) != 0) {
+    const char* parent = std::getenv("SNAPSAFE_FUZZ_TMPDIR");
+    std::string pattern = std::string(parent != nullptr && *parent ? parent : "/tmp") +
+                          "/snapsafe-fuzz-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr || chmod(pattern.c_str(), 0700) != 0) {
       std::perror("snapsafe fuzz: mkdtemp");
       std::abort();
     }
-    auto* path = new std::string(pattern);
+    auto* path = new std::string(pattern.c_str());
     std::atexit([] {
       nftw(
           private_dir().c_str(),
@@ -62,6 +65,10 @@ inline void write_file(const std::string& path, const void* data, size_t size,
   FUZZ_CHECK(size == 0 || write(fd, data, size) == static_cast<ssize_t>(size), "write %s",
              path.c_str());
   close(fd);
+}
+
+inline void write_file(const std::string& path, const std::string& bytes, mode_t mode = 0644) {
+  write_file(path, bytes.data(), bytes.size(), mode);
 }
 
 }  // namespace snapsafe::fuzz
