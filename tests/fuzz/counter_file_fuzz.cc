@@ -332,6 +332,7 @@ class MappedServer {
   }
 
   void restart() {
+    signal(SIGPIPE, SIG_IGN);  // a child that died: EPIPE, reported as such, not a kill
     if (pid_ >= 0) {
       close(to_child_);
       close(from_child_);

@@ -219,8 +219,8 @@ Generation read_and_check(const genid::OpenedSource& source) {
     }
   }
   const int fd = genid::sysgenid_descriptor_for_testing();
-  FUZZ_CHECK(fd < 0 || fake::description(fd) >= 0, "the library holds descriptor %d, not its device",
-             fd);
+  FUZZ_CHECK(fd < 0 || fake::description(fd) >= 0,
+             "the library holds descriptor %d, not its device", fd);
   check_stolen();
   return got;
 }
@@ -257,8 +257,9 @@ void fuzz_device(FuzzedDataProvider& provider) {
   }
   g_reads.clear();
   const genid::OpenResult opened = genid::open_sysgenid_syscall(path);
-  const bool want_open = g_reads.size() == 1 && (g_reads[0].result == 4 ||
-                                                 (g_reads[0].result < 0 && g_reads[0].error == EAGAIN));
+  const bool want_open =
+      g_reads.size() == 1 &&
+      (g_reads[0].result == 4 || (g_reads[0].result < 0 && g_reads[0].error == EAGAIN));
   FUZZ_CHECK(opened.ok == want_open, "open ok=%d after read() %zd (errno %d): %s", opened.ok,
              g_reads.empty() ? 0 : g_reads[0].result, g_reads.empty() ? 0 : g_reads[0].error,
              opened.error.c_str());
@@ -327,7 +328,8 @@ void fuzz_device(FuzzedDataProvider& provider) {
 
 void fuzz_file(FuzzedDataProvider& provider) {
   const std::string path = snapsafe::fuzz::private_dir() + "/sysgenid-file";
-  std::string contents = provider.ConsumeBytesAsString(provider.ConsumeIntegralInRange<size_t>(0, 8));
+  std::string contents =
+      provider.ConsumeBytesAsString(provider.ConsumeIntegralInRange<size_t>(0, 8));
   snapsafe::fuzz::write_file(path, contents);
   const genid::OpenResult opened = genid::open_sysgenid_syscall(path);
   FUZZ_CHECK(opened.ok == (contents.size() >= 4), "file of %zu bytes: ok=%d %s", contents.size(),

@@ -179,7 +179,8 @@ void check_file(const std::string& path, const std::string& contents) {
   FUZZ_CHECK(opened.ok == want, "open_vmclock ok=%d, oracle %d: %s", opened.ok, want,
              opened.error.c_str());
   if (!opened.ok) {
-    FUZZ_CHECK(opened.error.rfind(path + ": ", 0) == 0 && opened.error.find('\n') == std::string::npos,
+    FUZZ_CHECK(opened.error.rfind(path + ": ", 0) == 0 &&
+                   opened.error.find('\n') == std::string::npos,
                "error: %s", opened.error.c_str());
     return;
   }
@@ -211,8 +212,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(header.get(), contents.data(), std::min(contents.size(), kHeaderEnd));
   const char* problem = genid::vmclock_page_problem(header.get());
   const char* want = oracle_problem(header.get());
-  FUZZ_CHECK((problem == nullptr) == (want == nullptr), "vmclock_page_problem says '%s', oracle '%s'",
-             problem ? problem : "usable", want ? want : "usable");
+  FUZZ_CHECK((problem == nullptr) == (want == nullptr),
+             "vmclock_page_problem says '%s', oracle '%s'", problem ? problem : "usable",
+             want ? want : "usable");
 
   check_seqlock(header.get(), steps);  // part 2
   check_file(snapsafe::fuzz::private_dir() + "/vmclock", contents);  // part 3
