@@ -42,6 +42,22 @@ Generation vmclock_read_generation(const unsigned char* page) {
   return kGenerationUnknown;
 }
 
+const char* vmclock_page_problem(const unsigned char* page) {
+  if (load_acquire<uint32_t>(page, kVmclockOffsetMagic) != kVmclockMagic) {
+    return "bad magic (not a VMClock page)";
+  }
+  if (load_acquire<uint16_t>(page, kVmclockOffsetVersion) != 1) {
+    return "unsupported VMClock version";
+  }
+  if (load_acquire<uint32_t>(page, kVmclockOffsetSize) < kVmclockOffsetGeneration + 8) {
+    return "VMClock region too small for vm_generation_counter";
+  }
+  if (!(load_acquire<uint64_t>(page, kVmclockOffsetFlags) & kVmclockFlagGenCounterPresent)) {
+    return "VMClock has no vm_generation_counter (flag bit 8 clear)";
+  }
+  return nullptr;
+}
+
 OpenResult open_vmclock(const std::string& path) {
   OpenResult result;
   // The real path is a character device, tests use a regular file. Never anything else:
@@ -63,18 +79,7 @@ OpenResult open_vmclock(const std::string& path) {
     return result;
   }
   const auto* page = static_cast<const unsigned char*>(map);
-  const char* problem = nullptr;
-  if (load_acquire<uint32_t>(page, kVmclockOffsetMagic) != kVmclockMagic) {
-    problem = "bad magic (not a VMClock page)";
-  } else if (load_acquire<uint16_t>(page, kVmclockOffsetVersion) != 1) {
-    problem = "unsupported VMClock version";
-  } else if (load_acquire<uint32_t>(page, kVmclockOffsetSize) < kVmclockOffsetGeneration + 8) {
-    problem = "VMClock region too small for vm_generation_counter";
-  } else if (!(load_acquire<uint64_t>(page, kVmclockOffsetFlags) &
-               kVmclockFlagGenCounterPresent)) {
-    problem = "VMClock has no vm_generation_counter (flag bit 8 clear)";
-  }
-  if (problem != nullptr) {
+  if (const char* problem = vmclock_page_problem(page); problem != nullptr) {
     munmap(map, 4096);
     result.error = path + ": " + problem;
     return result;

@@ -35,6 +35,11 @@ inline constexpr int kVmclockSeqlockRetries = 64;
 
 OpenResult open_vmclock(const std::string& path);
 
+// The validation open_vmclock() applies to a mapped page (magic, version, size field,
+// VM_GEN_COUNTER_PRESENT): nullptr if the page is usable, else why not ("bad magic (not a
+// VMClock page)", ...). Reads only offsets below kVmclockOffsetGeneration + 8 of `page`.
+const char* vmclock_page_problem(const unsigned char* page);
+
 // The seqlock read itself, on a mapped page (exposed for tests).
 // Test seam: when set, called between the seqlock's loads of the generation and of the
 // sequence count (a deterministic writer landing exactly there). Null in production.

@@ -9,8 +9,10 @@
  *    bound of 0, malformed text); ERANGE when a variable-length result does not fit
  *    (the size needed is reported); the kernel's errno when it refuses entropy (ENOSYS,
  *    EPERM, ...); ENOMEM when memory runs out; EIO for any other internal failure.
- *  - fail closed: on any failure the output buffer is zeroed (as far as out_size reaches),
- *    never left holding anything predictable;
+ *  - fail closed: on any failure the output is zeroed (as far as out_size reaches: the
+ *    bytes the function writes on success, e.g. 37 of a larger UUID text buffer, the whole
+ *    buffer for snapsafe_fill and snapsafe_status), never left holding anything
+ *    predictable; bytes past the output are never written;
  *  - no C++ exception ever leaves a function, and no argument makes it abort;
  *  - thread-safe; output is never shared between threads, processes, fork children or
  *    clones restored from one snapshot (see README.md for what protects the process).

@@ -22,8 +22,8 @@
 //   ioctl  recorded (snapsafe must issue none: it never enables watcher tracking), ENOTTY
 // The fake's read and write also call glibc's real read()/write() for 0 bytes on the
 // underlying /dev/null descriptor: like the device's, they are real cancellation points.
-// Hooks let a test stop a thread inside read() or write() at an exact point, and inject
-// failures (mmap, read).
+// Hooks let a test stop a thread inside read() or write() at an exact point, inject
+// failures (mmap, read), or answer reads itself (a fuzzer scripting the device).
 //
 // Limits: a descriptor closed behind the fake's back (close_range, a raw syscall) is noticed
 // only because every call re-checks that the number still is /dev/null. Include this header
@@ -67,6 +67,11 @@ struct Hooks {
   std::atomic<void (*)(int fd, uint32_t value)> after_accept{nullptr};  // copy updated
   std::atomic<int> fail_next_mmap{0};  // an errno for the next mmap of a fake descriptor
   std::atomic<int> fail_next_read{0};  // an errno for the next read of a fake descriptor
+  // Answers a read of a fake descriptor in place of the model when it returns true: the
+  // return value in *result (-1 with errno set, or the number of bytes put in buf). The
+  // fuzzer tests/fuzz/sysgenid_read_fuzz.cc scripts what read() returns with it.
+  std::atomic<bool (*)(int fd, int description, void* buf, size_t size, ssize_t* result)>
+      answer_read{nullptr};
 };
 
 struct State {
@@ -177,6 +182,10 @@ inline ssize_t fake_read(int fd, int d, void* buf, size_t size) {
     s.kernel->reads_error.fetch_add(1);
     errno = error;
     return -1;
+  }
+  if (auto hook = s.hooks.answer_read.load()) {
+    ssize_t result = -1;
+    if (hook(fd, d, buf, size, &result)) return result;
   }
   if (size < 4) {
     s.kernel->reads_error.fetch_add(1);

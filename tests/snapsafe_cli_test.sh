@@ -71,6 +71,9 @@ for bad in abc 1e3 0x10 ' 5' '5 ' +5 1.0; do
   run 2 uuid -n "$bad"; stderr_has "is not a decimal number"
 done
 run 2 uuid -n ''; stderr_has 'empty number'
+# An echoed argument never splits the one-line message (found by tests/fuzz/cli_args_fuzz.cc).
+run 2 uuid -n "$(printf '1\n2')"; stderr_has "not a decimal number: '1\\\\x0a2'"
+[ "$(wc -l <"$err")" = 2 ] || fail "a newline in an argument: still one message line and the Try line"
 run 2 uuid -n; stderr_has '-n needs a value'
 run 2 uuid -n 5 -n 6; stderr_has 'given twice'
 run 2 uuid --v4 --v7; stderr_has 'choose one of --v4 and --v7'

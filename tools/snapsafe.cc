@@ -19,6 +19,9 @@
 // The genid commands act on the SysGenID device when it exists (SNAPSAFE_SYSGENID_PATH,
 // default /dev/sysgenid), else on the counter file (SNAPSAFE_COUNTER_FILE, default
 // /run/snapsafe/generation); --file PATH always means that counter file.
+//
+// The arguments are parsed and checked by tools/cli_args.h (no I/O there, so a fuzzer can
+// drive it); this file runs what they ask for.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -46,6 +49,7 @@
 #include "rng/fill.h"
 #include "rng/ids.h"
 #include "rng/status.h"
+#include "tools/cli_args.h"
 
 namespace {
 
@@ -53,97 +57,19 @@ namespace {
 constexpr unsigned long kSysgenidWaitWatchers = SYSGENID_WAIT_WATCHERS;
 constexpr unsigned long kSysgenidTriggerGenUpdate = SYSGENID_TRIGGER_GEN_UPDATE;
 
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
+using snapsafe::cli::BytesOptions;
+using snapsafe::cli::kExitOk;
+using snapsafe::cli::kExitRuntime;
+using snapsafe::cli::kExitUsage;
+using snapsafe::cli::Parsed;
+using snapsafe::cli::UsageError;
+using snapsafe::cli::UuidOptions;
 
-constexpr uint64_t kMaxCount = 1000000;             // -n
-constexpr uint64_t kMaxBytes = uint64_t{1} << 30;   // bytes N: 1 GiB
-constexpr uint64_t kMaxTimeoutMs = 86400000;        // --timeout-ms: one day
-
-// A usage error (exit 2) for `command` ("" for the tool itself), or a runtime error
-// (exit 1). Thrown inside main() only.
-struct UsageError {
-  std::string command;
-  std::string message;
-};
+// A runtime error (exit 1). Thrown inside main() only; usage errors (exit 2) are
+// cli::UsageError (tools/cli_args.h).
 struct RuntimeError {
   std::string message;
 };
-
-const char kGeneralHelp[] =
-    "usage: snapsafe COMMAND [OPTIONS]\n"
-    "\n"
-    "Snapshot-safe random numbers, UUIDs and the system generation.\n"
-    "\n"
-    "commands:\n"
-    "  status                              what protects this process's random numbers\n"
-    "  uuid [-n N] [--v4|--v7]             N UUIDs, one per line (default 1, version 4)\n"
-    "  bytes N [--hex|--base64]            N random bytes (raw: never to a terminal)\n"
-    "  reqid [-n N]                        N request IDs (32 lower-case hex digits)\n"
-    "  genid read [--file PATH]            print the system generation\n"
-    "  genid bump [--min N] [--file PATH]  advance it (a restore hook runs this)\n"
-    "  genid wait [--timeout-ms T]         wait until SysGenID watchers acknowledged it\n"
-    "  help [COMMAND]                      this text, or one command's in full\n"
-    "\n"
-    "Exit status: 0 success, 1 runtime error, 2 usage error (messages on stderr).\n";
-
-const std::map<std::string, std::string>& command_help() {
-  static const auto* help = new std::map<std::string, std::string>{
-      {"status",
-       "usage: snapsafe status\n"
-       "\n"
-       "Prints the status report of the snapsafe library in this process: every watched\n"
-       "generation source, whether output is buffered, and for each event (fork, VM\n"
-       "clone, process restore, cloned kernel RNG) whether draws stay unique across it.\n"
-       "The SNAPSAFE_* environment (docs/USAGE.md) selects the sources, as in any program.\n"},
-      {"uuid",
-       "usage: snapsafe uuid [-n N] [--v4|--v7]\n"
-       "\n"
-       "Prints N UUIDs (RFC 9562), one per line, in the canonical lower-case form.\n"
-       "  -n N    how many, 0..1000000 (default 1)\n"
-       "  --v4    random UUIDs (the default)\n"
-       "  --v7    time-ordered UUIDs: the lines come out strictly increasing\n"},
-      {"bytes",
-       "usage: snapsafe bytes N [--hex|--base64]\n"
-       "\n"
-       "Writes N random bytes (0..1073741824, i.e. up to 1 GiB) to stdout.\n"
-       "  (none)    raw bytes; refused when stdout is a terminal (exit 2)\n"
-       "  --hex     lower-case hex digits on one line\n"
-       "  --base64  base64 (RFC 4648, with padding) on one line\n"},
-      {"reqid",
-       "usage: snapsafe reqid [-n N]\n"
-       "\n"
-       "Prints N request IDs, one per line: 128 random bits as 32 lower-case hex digits.\n"
-       "  -n N    how many, 0..1000000 (default 1)\n"},
-      {"genid",
-       "usage: snapsafe genid read [--file PATH]\n"
-       "       snapsafe genid bump [--min N] [--file PATH]\n"
-       "       snapsafe genid wait [--timeout-ms T]\n"
-       "\n"
-       "The system generation: a number that changes whenever this system's memory may\n"
-       "have been duplicated (a VM or container restored from a snapshot).\n"
-       "Target: the SysGenID device if it exists (SNAPSAFE_SYSGENID_PATH, default\n"
-       "/dev/sysgenid), else the counter file (SNAPSAFE_COUNTER_FILE, default\n"
-       "/run/snapsafe/generation). --file PATH always selects that counter file.\n"
-       "\n"
-       "  read    prints the current generation\n"
-       "  bump    advances it and prints the new one. Device: SYSGENID_TRIGGER_GEN_UPDATE\n"
-       "          (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN); the result is at least\n"
-       "          --min N (0..4294967295, default 0: one more). Counter file: an atomic\n"
-       "          increment by one; if that ends below --min N (0..2^64-1), the bump\n"
-       "          stands and the command fails (exit 1).\n"
-       "  wait    device only: blocks until no tracked watcher has an unacknowledged\n"
-       "          generation (SYSGENID_WAIT_WATCHERS), then prints the generation.\n"
-       "          --timeout-ms T: give up after T ms (0..86400000; 0, the default: wait\n"
-       "          as long as it takes); a timeout exits 1.\n"},
-      {"help",
-       "usage: snapsafe help [COMMAND]\n"
-       "\n"
-       "Prints the list of commands, or the full help of one (also: COMMAND --help).\n"},
-  };
-  return *help;
-}
 
 // ---- Output: stdout through write(2), every error reported ----
 
@@ -183,117 +109,18 @@ class Output {
 
 // ---- Arguments ----
 
-struct Parsed {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> values;  // option -> value
-  std::map<std::string, bool> flags;
-  bool help = false;
-  bool has(const std::string& name) const { return values.count(name) || flags.count(name); }
-};
-
-// Parses args[first..] for `command`: `value_options` take a value ("-n 5", "--min=5"),
-// `flag_options` do not. --help/-h anywhere asks for the command's help. An argument
-// that starts with '-' and a digit is a (negative) value, left to the number check.
-Parsed parse(const std::string& command, const std::vector<std::string>& args, size_t first,
-             const std::vector<std::string>& value_options,
-             const std::vector<std::string>& flag_options) {
-  const auto is = [](const std::vector<std::string>& list, const std::string& name) {
-    for (const std::string& entry : list) {
-      if (entry == name) return true;
-    }
-    return false;
-  };
-  Parsed parsed;
-  bool only_positional = false;
-  for (size_t i = first; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (only_positional || arg.size() < 2 || arg[0] != '-' || (arg[1] >= '0' && arg[1] <= '9')) {
-      parsed.positional.push_back(arg);
-      continue;
-    }
-    if (arg == "--") {
-      only_positional = true;
-      continue;
-    }
-    if (arg == "--help" || arg == "-h") {
-      parsed.help = true;
-      continue;
-    }
-    std::string name = arg;
-    std::optional<std::string> value;
-    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
-    if (parsed.has(name)) throw UsageError{command, name + " given twice"};
-    if (is(value_options, name)) {
-      if (!value) {
-        if (i + 1 >= args.size()) throw UsageError{command, name + " needs a value"};
-        value = args[++i];
-      }
-      parsed.values[name] = *value;
-    } else if (is(flag_options, name) && !value) {
-      parsed.flags[name] = true;
-    } else if (is(flag_options, name)) {
-      throw UsageError{command, name + " takes no value"};
-    } else {
-      throw UsageError{command, "unknown option '" + name + "'"};
-    }
-  }
-  return parsed;
-}
-
-// A plain decimal number in [0, max]: digits only (no sign, space or base prefix), no
-// overflow.
-uint64_t parse_number(const std::string& command, const std::string& what,
-                      const std::string& text, uint64_t max) {
-  if (text.empty()) throw UsageError{command, what + ": empty number"};
-  if (text[0] == '-') throw UsageError{command, what + " must not be negative: " + text};
-  uint64_t value = 0;
-  for (const char c : text) {
-    if (c < '0' || c > '9') {
-      throw UsageError{command, what + " is not a decimal number: '" + text + "'"};
-    }
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (value > (UINT64_MAX - digit) / 10) {
-      throw UsageError{command, what + " is too large: " + text + " (at most " +
-                                    std::to_string(max) + ")"};
-    }
-    value = value * 10 + digit;
-  }
-  if (value > max) {
-    throw UsageError{command, what + " is too large: " + text + " (at most " +
-                                  std::to_string(max) + ")"};
-  }
-  return value;
-}
-
-void no_positional(const std::string& command, const Parsed& parsed) {
-  if (!parsed.positional.empty()) {
-    throw UsageError{command, "unexpected argument '" + parsed.positional[0] + "'"};
-  }
-}
-
-uint64_t count_option(const std::string& command, const Parsed& parsed) {
-  const auto it = parsed.values.find("-n");
-  return it == parsed.values.end() ? 1 : parse_number(command, "-n", it->second, kMaxCount);
-}
-
 // ---- Random output ----
 
 int cmd_status(const Parsed& parsed, Output& out) {
-  no_positional("status", parsed);
+  snapsafe::cli::status_options(parsed);
   out.put(snapsafe::status().to_string());
   return kExitOk;
 }
 
 int cmd_uuid(const Parsed& parsed, Output& out) {
-  no_positional("uuid", parsed);
-  if (parsed.flags.count("--v4") && parsed.flags.count("--v7")) {
-    throw UsageError{"uuid", "choose one of --v4 and --v7"};
-  }
-  const uint64_t count = count_option("uuid", parsed);
-  const bool v7 = parsed.flags.count("--v7") != 0;
+  const UuidOptions options = snapsafe::cli::uuid_options(parsed);
+  const uint64_t count = options.count;
+  const bool v7 = options.v7;
   char line[37];
   line[36] = '\n';
   for (uint64_t i = 0; i < count; ++i) {
@@ -304,8 +131,7 @@ int cmd_uuid(const Parsed& parsed, Output& out) {
 }
 
 int cmd_reqid(const Parsed& parsed, Output& out) {
-  no_positional("reqid", parsed);
-  const uint64_t count = count_option("reqid", parsed);
+  const uint64_t count = snapsafe::cli::reqid_options(parsed);
   char line[33];
   line[32] = '\n';
   for (uint64_t i = 0; i < count; ++i) {
@@ -339,14 +165,10 @@ void put_base64(Output& out, const uint8_t* data, size_t size) {
 }
 
 int cmd_bytes(const Parsed& parsed, Output& out) {
-  if (parsed.positional.empty()) throw UsageError{"bytes", "how many bytes? (bytes N)"};
-  if (parsed.positional.size() > 1) {
-    throw UsageError{"bytes", "unexpected argument '" + parsed.positional[1] + "'"};
-  }
-  const bool hex = parsed.flags.count("--hex") != 0;
-  const bool base64 = parsed.flags.count("--base64") != 0;
-  if (hex && base64) throw UsageError{"bytes", "choose one of --hex and --base64"};
-  const uint64_t total = parse_number("bytes", "N", parsed.positional[0], kMaxBytes);
+  const BytesOptions options = snapsafe::cli::bytes_options(parsed);
+  const bool hex = options.hex;
+  const bool base64 = options.base64;
+  const uint64_t total = options.total;
   if (!hex && !base64 && isatty(STDOUT_FILENO)) {
     throw UsageError{"bytes",
                      "refusing to write raw bytes to a terminal: add --hex or --base64, or "
@@ -389,9 +211,8 @@ struct Target {
 };
 
 Target resolve_target(const Parsed& parsed) {
-  if (const auto it = parsed.values.find("--file"); it != parsed.values.end()) {
-    if (it->second.empty()) throw UsageError{"genid", "--file needs a path"};
-    return {false, it->second};
+  if (const std::optional<std::string> file = snapsafe::cli::file_option(parsed)) {
+    return {false, *file};
   }
   const std::string device = env_or("SNAPSAFE_SYSGENID_PATH", snapsafe::genid::kDefaultSysgenidPath);
   if (access(device.c_str(), F_OK) == 0) return {true, device};
@@ -454,7 +275,7 @@ class DeviceFd {
 void put_number(Output& out, uint64_t value) { out.put(std::to_string(value) + "\n"); }
 
 int cmd_genid_read(const Parsed& parsed, Output& out) {
-  no_positional("genid", parsed);
+  snapsafe::cli::no_positional("genid", parsed);
   const Target target = resolve_target(parsed);
   if (target.device) {
     put_number(out, DeviceFd(target.path).generation());
@@ -469,12 +290,9 @@ int cmd_genid_read(const Parsed& parsed, Output& out) {
 }
 
 int cmd_genid_bump(const Parsed& parsed, Output& out) {
-  no_positional("genid", parsed);
+  snapsafe::cli::no_positional("genid", parsed);
   const Target target = resolve_target(parsed);
-  uint64_t min = 0;
-  if (const auto it = parsed.values.find("--min"); it != parsed.values.end()) {
-    min = parse_number("genid", "--min", it->second, target.device ? UINT32_MAX : UINT64_MAX);
-  }
+  const uint64_t min = snapsafe::cli::min_option(parsed, target.device);
   if (target.device) {
     const DeviceFd device(target.path);
     if (ioctl(device.get(), kSysgenidTriggerGenUpdate, static_cast<unsigned long>(min)) != 0) {
@@ -503,11 +321,8 @@ uint64_t monotonic_ms() {
 }
 
 int cmd_genid_wait(const Parsed& parsed, Output& out) {
-  no_positional("genid", parsed);
-  uint64_t timeout = 0;
-  if (const auto it = parsed.values.find("--timeout-ms"); it != parsed.values.end()) {
-    timeout = parse_number("genid", "--timeout-ms", it->second, kMaxTimeoutMs);
-  }
+  snapsafe::cli::no_positional("genid", parsed);
+  const uint64_t timeout = snapsafe::cli::timeout_option(parsed);
   const Target target = resolve_target(parsed);
   if (!target.device) {
     throw RuntimeError{"genid wait needs the SysGenID device, and " +
@@ -549,57 +364,33 @@ int cmd_genid_wait(const Parsed& parsed, Output& out) {
 
 int print_help(const std::string& topic) {
   if (topic.empty()) {
-    std::fputs(kGeneralHelp, stdout);
+    std::fputs(snapsafe::cli::kGeneralHelp, stdout);
   } else {
-    const auto it = command_help().find(topic);
-    if (it == command_help().end()) throw UsageError{"", "no such command '" + topic + "'"};
+    const auto& help = snapsafe::cli::command_help();
+    const auto it = help.find(topic);
+    if (it == help.end()) {
+      throw UsageError{"", "no such command '" + snapsafe::cli::shown(topic) + "'"};
+    }
     std::fputs(it->second.c_str(), stdout);
   }
   return std::fflush(stdout) == 0 && !std::ferror(stdout) ? kExitOk : kExitRuntime;
 }
 
 int run(const std::vector<std::string>& args, Output& out) {
-  if (args.size() < 2) {
-    std::fputs(kGeneralHelp, stderr);
+  using Kind = snapsafe::cli::Invocation::Kind;
+  const snapsafe::cli::Invocation invocation = snapsafe::cli::parse_invocation(args);
+  if (invocation.kind == Kind::kNoCommand) {
+    std::fputs(snapsafe::cli::kGeneralHelp, stderr);
     return kExitUsage;
   }
-  const std::string& command = args[1];
-  if (command == "--help" || command == "-h") return print_help("");
-  if (command == "help") {
-    if (args.size() > 3) throw UsageError{"help", "unexpected argument '" + args[3] + "'"};
-    return print_help(args.size() == 3 ? args[2] : "");
-  }
-  struct Spec {
-    std::vector<std::string> values, flags;
-    int (*run)(const Parsed&, Output&);
+  if (invocation.kind == Kind::kHelp) return print_help(invocation.topic);
+  static const std::map<std::string, int (*)(const Parsed&, Output&)> kRun = {
+      {"status", &cmd_status},         {"uuid", &cmd_uuid},
+      {"bytes", &cmd_bytes},           {"reqid", &cmd_reqid},
+      {"genid read", &cmd_genid_read}, {"genid bump", &cmd_genid_bump},
+      {"genid wait", &cmd_genid_wait},
   };
-  static const std::map<std::string, Spec> kCommands = {
-      {"status", {{}, {}, &cmd_status}},
-      {"uuid", {{"-n"}, {"--v4", "--v7"}, &cmd_uuid}},
-      {"bytes", {{}, {"--hex", "--base64"}, &cmd_bytes}},
-      {"reqid", {{"-n"}, {}, &cmd_reqid}},
-  };
-  static const std::map<std::string, Spec> kGenidCommands = {
-      {"read", {{"--file"}, {}, &cmd_genid_read}},
-      {"bump", {{"--min", "--file"}, {}, &cmd_genid_bump}},
-      {"wait", {{"--timeout-ms"}, {}, &cmd_genid_wait}},
-  };
-  if (command == "genid") {
-    if (args.size() < 3) throw UsageError{"genid", "which one: read, bump or wait?"};
-    if (args[2] == "--help" || args[2] == "-h") return print_help("genid");
-    const auto it = kGenidCommands.find(args[2]);
-    if (it == kGenidCommands.end()) {
-      throw UsageError{"genid", "unknown genid command '" + args[2] + "' (read, bump or wait)"};
-    }
-    const Parsed parsed = parse("genid", args, 3, it->second.values, it->second.flags);
-    if (parsed.help) return print_help("genid");
-    return it->second.run(parsed, out);
-  }
-  const auto it = kCommands.find(command);
-  if (it == kCommands.end()) throw UsageError{"", "unknown command '" + command + "'"};
-  const Parsed parsed = parse(command, args, 2, it->second.values, it->second.flags);
-  if (parsed.help) return print_help(command);
-  return it->second.run(parsed, out);
+  return kRun.at(invocation.command)(invocation.parsed, out);
 }
 
 }  // namespace
@@ -618,7 +409,8 @@ int main(int argc, char** argv) {
                  e.command.c_str());
     return kExitUsage;
   } catch (const RuntimeError& e) {
-    std::fprintf(stderr, "snapsafe: %s\n", e.message.c_str());
+    // One line, whatever a --file path or the environment holds.
+    std::fprintf(stderr, "snapsafe: %s\n", snapsafe::cli::shown(e.message).c_str());
   } catch (const snapsafe::entropy_error& e) {
     std::fprintf(stderr, "snapsafe: no entropy: %s\n", e.what());
   } catch (const std::bad_alloc&) {

@@ -1,0 +1,85 @@
+// The snapsafe CLI's argument parsing (tools/cli_args.h) below the tool: what
+// tests/snapsafe_cli_test.sh cannot see from outside, and the regressions found by
+// tests/fuzz/cli_args_fuzz.cc.
+#include "tools/cli_args.h"
+
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace snapsafe::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The usage message for `args` (after argv[0]), through parsing and the command's option
+// checks as the tool runs them; "" if there is none.
+std::string usage_message(std::vector<std::string> args) {
+  args.insert(args.begin(), "snapsafe");
+  try {
+    const Invocation invocation = parse_invocation(args);
+    if (invocation.kind != Invocation::Kind::kRun) return "";
+    if (invocation.command == "uuid") uuid_options(invocation.parsed);
+    if (invocation.command == "reqid") reqid_options(invocation.parsed);
+    if (invocation.command == "bytes") bytes_options(invocation.parsed);
+    if (invocation.command == "status") status_options(invocation.parsed);
+    return "";
+  } catch (const UsageError& e) {
+    return e.message;
+  }
+}
+
+bool printable_line(const std::string& text) {
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Found by cli_args_fuzz (its first input, "\n"): an argument echoed into a usage error
+// was printed raw, so `snapsafe uuid -n $'1\n2'` printed a two-line error and a command
+// name holding ESC sequences reached the terminal. Every echoed argument is now shown
+// with its control characters as \xNN.
+TEST(CliArgs, EchoedArgumentsCannotBreakTheOneLineMessage) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"uuid", "-n", "1\n2"},          {"uuid", "-n", "-1\n"},
+      {"uuid", "-n", "9999999999999999999999\n"},
+      {"bytes", "\x1b]0;owned\x07"},   {"bytes", "5", "\r6"},
+      {"uuid", "x\ny"},                {"uuid", "--v\n7"},
+      {"help", "uuid", "\n"},          {"help", "\x1b[2J"},
+      {"genid", "re\nad"},             {"fr\x7fob"},
+  };
+  for (const auto& args : cases) {
+    const std::string message = usage_message(args);
+    ASSERT_FALSE(message.empty()) << args.back();
+    EXPECT_TRUE(printable_line(message)) << message;
+  }
+  EXPECT_EQ(usage_message({"uuid", "-n", "1\n2"}), "-n is not a decimal number: '1\\x0a2'");
+  EXPECT_EQ(usage_message({"fr\x1b" "ob"}), "unknown command 'fr\\x1bob'");
+}
+
+TEST(CliArgs, PrintableArgumentsAreEchoedAsTheyAre) {
+  EXPECT_EQ(shown("plain text, UTF-8 \xc3\xa9 and \\x41"), "plain text, UTF-8 \xc3\xa9 and \\x41");
+  EXPECT_EQ(usage_message({"frobnicate"}), "unknown command 'frobnicate'");
+  EXPECT_EQ(usage_message({"uuid", "-n", "1000001"}), "-n is too large: 1000001 (at most 1000000)");
+  EXPECT_THAT(usage_message({"uuid", "-n", "5 "}), HasSubstr("'5 '"));
+  EXPECT_THAT(usage_message({"uuid", "-n", "5"}), Not(HasSubstr("x")));
+}
+
+TEST(CliArgs, InvocationKinds) {
+  EXPECT_EQ(parse_invocation({"snapsafe"}).kind, Invocation::Kind::kNoCommand);
+  EXPECT_EQ(parse_invocation({"snapsafe", "help", "genid"}).topic, "genid");
+  const Invocation bump = parse_invocation({"snapsafe", "genid", "bump", "--min=5"});
+  EXPECT_EQ(bump.kind, Invocation::Kind::kRun);
+  EXPECT_EQ(bump.command, "genid bump");
+  EXPECT_EQ(min_option(bump.parsed, /*device=*/true), 5u);
+  const Invocation help = parse_invocation({"snapsafe", "genid", "bump", "--help"});
+  EXPECT_EQ(help.kind, Invocation::Kind::kHelp);
+  EXPECT_EQ(help.topic, "genid");
+}
+
+}  // namespace
+}  // namespace snapsafe::cli

@@ -1,0 +1,299 @@
+// The snapsafe command line's argument parsing: see cli_args.h.
+#include "tools/cli_args.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace snapsafe::cli {
+namespace {
+
+uint64_t count_option(const std::string& command, const Parsed& parsed) {
+  const auto it = parsed.values.find("-n");
+  return it == parsed.values.end() ? 1 : parse_number(command, "-n", it->second, kMaxCount);
+}
+
+}  // namespace
+
+std::string shown(const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const char kGeneralHelp[] =
+    "usage: snapsafe COMMAND [OPTIONS]\n"
+    "\n"
+    "Snapshot-safe random numbers, UUIDs and the system generation.\n"
+    "\n"
+    "commands:\n"
+    "  status                              what protects this process's random numbers\n"
+    "  uuid [-n N] [--v4|--v7]             N UUIDs, one per line (default 1, version 4)\n"
+    "  bytes N [--hex|--base64]            N random bytes (raw: never to a terminal)\n"
+    "  reqid [-n N]                        N request IDs (32 lower-case hex digits)\n"
+    "  genid read [--file PATH]            print the system generation\n"
+    "  genid bump [--min N] [--file PATH]  advance it (a restore hook runs this)\n"
+    "  genid wait [--timeout-ms T]         wait until SysGenID watchers acknowledged it\n"
+    "  help [COMMAND]                      this text, or one command's in full\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime error, 2 usage error (messages on stderr).\n";
+
+const std::map<std::string, std::string>& command_help() {
+  static const auto* help = new std::map<std::string, std::string>{
+      {"status",
+       "usage: snapsafe status\n"
+       "\n"
+       "Prints the status report of the snapsafe library in this process: every watched\n"
+       "generation source, whether output is buffered, and for each event (fork, VM\n"
+       "clone, process restore, cloned kernel RNG) whether draws stay unique across it.\n"
+       "The SNAPSAFE_* environment (docs/USAGE.md) selects the sources, as in any program.\n"},
+      {"uuid",
+       "usage: snapsafe uuid [-n N] [--v4|--v7]\n"
+       "\n"
+       "Prints N UUIDs (RFC 9562), one per line, in the canonical lower-case form.\n"
+       "  -n N    how many, 0..1000000 (default 1)\n"
+       "  --v4    random UUIDs (the default)\n"
+       "  --v7    time-ordered UUIDs: the lines come out strictly increasing\n"},
+      {"bytes",
+       "usage: snapsafe bytes N [--hex|--base64]\n"
+       "\n"
+       "Writes N random bytes (0..1073741824, i.e. up to 1 GiB) to stdout.\n"
+       "  (none)    raw bytes; refused when stdout is a terminal (exit 2)\n"
+       "  --hex     lower-case hex digits on one line\n"
+       "  --base64  base64 (RFC 4648, with padding) on one line\n"},
+      {"reqid",
+       "usage: snapsafe reqid [-n N]\n"
+       "\n"
+       "Prints N request IDs, one per line: 128 random bits as 32 lower-case hex digits.\n"
+       "  -n N    how many, 0..1000000 (default 1)\n"},
+      {"genid",
+       "usage: snapsafe genid read [--file PATH]\n"
+       "       snapsafe genid bump [--min N] [--file PATH]\n"
+       "       snapsafe genid wait [--timeout-ms T]\n"
+       "\n"
+       "The system generation: a number that changes whenever this system's memory may\n"
+       "have been duplicated (a VM or container restored from a snapshot).\n"
+       "Target: the SysGenID device if it exists (SNAPSAFE_SYSGENID_PATH, default\n"
+       "/dev/sysgenid), else the counter file (SNAPSAFE_COUNTER_FILE, default\n"
+       "/run/snapsafe/generation). --file PATH always selects that counter file.\n"
+       "\n"
+       "  read    prints the current generation\n"
+       "  bump    advances it and prints the new one. Device: SYSGENID_TRIGGER_GEN_UPDATE\n"
+       "          (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN); the result is at least\n"
+       "          --min N (0..4294967295, default 0: one more). Counter file: an atomic\n"
+       "          increment by one; if that ends below --min N (0..2^64-1), the bump\n"
+       "          stands and the command fails (exit 1).\n"
+       "  wait    device only: blocks until no tracked watcher has an unacknowledged\n"
+       "          generation (SYSGENID_WAIT_WATCHERS), then prints the generation.\n"
+       "          --timeout-ms T: give up after T ms (0..86400000; 0, the default: wait\n"
+       "          as long as it takes); a timeout exits 1.\n"},
+      {"help",
+       "usage: snapsafe help [COMMAND]\n"
+       "\n"
+       "Prints the list of commands, or the full help of one (also: COMMAND --help).\n"},
+  };
+  return *help;
+}
+
+Parsed parse(const std::string& command, const std::vector<std::string>& args, size_t first,
+             const std::vector<std::string>& value_options,
+             const std::vector<std::string>& flag_options) {
+  const auto is = [](const std::vector<std::string>& list, const std::string& name) {
+    for (const std::string& entry : list) {
+      if (entry == name) return true;
+    }
+    return false;
+  };
+  Parsed parsed;
+  bool only_positional = false;
+  for (size_t i = first; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (only_positional || arg.size() < 2 || arg[0] != '-' || (arg[1] >= '0' && arg[1] <= '9')) {
+      parsed.positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (arg == "--help" || arg == "-h") {
+      parsed.help = true;
+      continue;
+    }
+    std::string name = arg;
+    std::optional<std::string> value;
+    if (const size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    if (parsed.has(name)) throw UsageError{command, name + " given twice"};
+    if (is(value_options, name)) {
+      if (!value) {
+        if (i + 1 >= args.size()) throw UsageError{command, name + " needs a value"};
+        value = args[++i];
+      }
+      parsed.values[name] = *value;
+    } else if (is(flag_options, name) && !value) {
+      parsed.flags[name] = true;
+    } else if (is(flag_options, name)) {
+      throw UsageError{command, name + " takes no value"};
+    } else {
+      throw UsageError{command, "unknown option '" + shown(name) + "'"};
+    }
+  }
+  return parsed;
+}
+
+// A plain decimal number in [0, max]: digits only (no sign, space or base prefix), no
+// overflow.
+uint64_t parse_number(const std::string& command, const std::string& what,
+                      const std::string& text, uint64_t max) {
+  if (text.empty()) throw UsageError{command, what + ": empty number"};
+  if (text[0] == '-') throw UsageError{command, what + " must not be negative: " + shown(text)};
+  uint64_t value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') {
+      throw UsageError{command, what + " is not a decimal number: '" + shown(text) + "'"};
+    }
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) {
+      throw UsageError{command, what + " is too large: " + shown(text) + " (at most " +
+                                    std::to_string(max) + ")"};
+    }
+    value = value * 10 + digit;
+  }
+  if (value > max) {
+    throw UsageError{command, what + " is too large: " + shown(text) + " (at most " +
+                                  std::to_string(max) + ")"};
+  }
+  return value;
+}
+
+void no_positional(const std::string& command, const Parsed& parsed) {
+  if (!parsed.positional.empty()) {
+    throw UsageError{command, "unexpected argument '" + shown(parsed.positional[0]) + "'"};
+  }
+}
+
+Invocation parse_invocation(const std::vector<std::string>& args) {
+  Invocation invocation;
+  if (args.size() < 2) return invocation;  // kNoCommand
+  const std::string& command = args[1];
+  if (command == "--help" || command == "-h") {
+    invocation.kind = Invocation::Kind::kHelp;
+    return invocation;
+  }
+  if (command == "help") {
+    if (args.size() > 3) throw UsageError{"help", "unexpected argument '" + shown(args[3]) + "'"};
+    invocation.kind = Invocation::Kind::kHelp;
+    invocation.topic = args.size() == 3 ? args[2] : "";
+    if (!invocation.topic.empty() && command_help().count(invocation.topic) == 0) {
+      throw UsageError{"", "no such command '" + shown(invocation.topic) + "'"};
+    }
+    return invocation;
+  }
+  struct Spec {
+    std::vector<std::string> values, flags;
+  };
+  static const auto* kCommands = new std::map<std::string, Spec>{
+      {"status", {{}, {}}},
+      {"uuid", {{"-n"}, {"--v4", "--v7"}}},
+      {"bytes", {{}, {"--hex", "--base64"}}},
+      {"reqid", {{"-n"}, {}}},
+  };
+  static const auto* kGenidCommands = new std::map<std::string, Spec>{
+      {"read", {{"--file"}, {}}},
+      {"bump", {{"--min", "--file"}, {}}},
+      {"wait", {{"--timeout-ms"}, {}}},
+  };
+  if (command == "genid") {
+    if (args.size() < 3) throw UsageError{"genid", "which one: read, bump or wait?"};
+    invocation.kind = Invocation::Kind::kHelp;
+    invocation.topic = "genid";
+    if (args[2] == "--help" || args[2] == "-h") return invocation;
+    const auto it = kGenidCommands->find(args[2]);
+    if (it == kGenidCommands->end()) {
+      throw UsageError{"genid",
+                       "unknown genid command '" + shown(args[2]) + "' (read, bump or wait)"};
+    }
+    invocation.parsed = parse("genid", args, 3, it->second.values, it->second.flags);
+    if (invocation.parsed.help) return invocation;
+    invocation.kind = Invocation::Kind::kRun;
+    invocation.topic.clear();
+    invocation.command = "genid " + args[2];
+    return invocation;
+  }
+  const auto it = kCommands->find(command);
+  if (it == kCommands->end()) throw UsageError{"", "unknown command '" + shown(command) + "'"};
+  invocation.parsed = parse(command, args, 2, it->second.values, it->second.flags);
+  if (invocation.parsed.help) {
+    invocation.kind = Invocation::Kind::kHelp;
+    invocation.topic = command;
+    return invocation;
+  }
+  invocation.kind = Invocation::Kind::kRun;
+  invocation.command = command;
+  return invocation;
+}
+
+void status_options(const Parsed& parsed) { no_positional("status", parsed); }
+
+UuidOptions uuid_options(const Parsed& parsed) {
+  no_positional("uuid", parsed);
+  if (parsed.flags.count("--v4") && parsed.flags.count("--v7")) {
+    throw UsageError{"uuid", "choose one of --v4 and --v7"};
+  }
+  const uint64_t count = count_option("uuid", parsed);
+  return {count, parsed.flags.count("--v7") != 0};
+}
+
+uint64_t reqid_options(const Parsed& parsed) {
+  no_positional("reqid", parsed);
+  return count_option("reqid", parsed);
+}
+
+BytesOptions bytes_options(const Parsed& parsed) {
+  if (parsed.positional.empty()) throw UsageError{"bytes", "how many bytes? (bytes N)"};
+  if (parsed.positional.size() > 1) {
+    throw UsageError{"bytes", "unexpected argument '" + shown(parsed.positional[1]) + "'"};
+  }
+  const bool hex = parsed.flags.count("--hex") != 0;
+  const bool base64 = parsed.flags.count("--base64") != 0;
+  if (hex && base64) throw UsageError{"bytes", "choose one of --hex and --base64"};
+  const uint64_t total = parse_number("bytes", "N", parsed.positional[0], kMaxBytes);
+  return {total, hex, base64};
+}
+
+std::optional<std::string> file_option(const Parsed& parsed) {
+  const auto it = parsed.values.find("--file");
+  if (it == parsed.values.end()) return std::nullopt;
+  if (it->second.empty()) throw UsageError{"genid", "--file needs a path"};
+  return it->second;
+}
+
+uint64_t min_option(const Parsed& parsed, bool device) {
+  const auto it = parsed.values.find("--min");
+  if (it == parsed.values.end()) return 0;
+  return parse_number("genid", "--min", it->second, device ? UINT32_MAX : UINT64_MAX);
+}
+
+uint64_t timeout_option(const Parsed& parsed) {
+  const auto it = parsed.values.find("--timeout-ms");
+  if (it == parsed.values.end()) return 0;
+  return parse_number("genid", "--timeout-ms", it->second, kMaxTimeoutMs);
+}
+
+}  // namespace snapsafe::cli
