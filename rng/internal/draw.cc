@@ -144,6 +144,10 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
       if (genid::retired()) forget(st);  // for good: nothing buffered is used again
       break;
     }
+    if (openssl_exiting()) {  // exit handlers run: OpenSSL is (about to be) cleaned up
+      forget(st);
+      break;
+    }
     int result = 0;
     if (!st->seeded || generation != st->generation) result = reseed(st, generation);
     if (result == 0) result = produce(st, bytes, size);

@@ -10,6 +10,7 @@
 
 #include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_entropy.h"
+#include "rng/internal/keystream.h"
 #include "rng/internal/test_hooks.h"
 
 namespace snapsafe::rng_internal {
@@ -42,7 +43,7 @@ bool keystream_mask(void* out, size_t size) {
 }
 
 bool hardware_mask(void* out, size_t size, bool signal_safe) {
-  if (size <= kWordMaskMax || signal_safe) return hardware_rng_xor(out, size);
+  if (size <= kWordMaskMax || signal_safe || openssl_exiting()) return hardware_rng_xor(out, size);
   return keystream_mask(out, size);
 }
 

@@ -3,6 +3,8 @@
 
 #include <openssl/crypto.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "rng/internal/test_hooks.h"
@@ -111,5 +113,29 @@ bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t*
 }
 
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept { EVP_CIPHER_CTX_free(ctx); }
+
+namespace {
+
+std::atomic<bool> g_openssl_exiting{false};
+
+void mark_openssl_exiting() { g_openssl_exiting.store(true, std::memory_order_relaxed); }
+
+// OpenSSL first (its atexit), then ours: ours runs first at exit. Either failing leaves
+// no way to tell when OpenSSL goes away: OpenSSL is then never used (the kernel serves).
+bool register_exit_guard() {
+  if (OPENSSL_init_crypto(0, nullptr) != 1 || atexit(&mark_openssl_exiting) != 0) {
+    mark_openssl_exiting();
+  }
+  return true;
+}
+
+}  // namespace
+
+bool openssl_exiting() noexcept {
+  static const bool registered = register_exit_guard();
+  (void)registered;
+  return g_openssl_exiting.load(std::memory_order_relaxed) &&
+         !SNAPSAFE_TEST_FLAG(disable_exit_guard);
+}
 
 }  // namespace snapsafe::rng_internal

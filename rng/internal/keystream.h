@@ -65,4 +65,18 @@ bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* o
 // Frees the context; OpenSSL cleanses the key schedule.
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept;
 
+// Whether OpenSSL must no longer be used because the process is exiting. OpenSSL registers
+// its cleanup (OPENSSL_cleanup) with atexit() when it initializes; a draw from an exit
+// handler or static destructor registered before that (an object built before the first
+// draw) ran after it and crashed in EVP (measured: SIGSEGV in EVP_CIPHER_fetch). The first
+// call initializes OpenSSL and registers an exit handler of ours after OpenSSL's, so it
+// runs before it (exit handlers run in reverse order); from then on this is true, and the
+// draw is served by the kernel with the hardware RNG mixed in by words, no OpenSSL call:
+// - the slow path buffers nothing more (reseed, refill and bulk steps need OpenSSL);
+// - kernel-served output is masked word by word (no keystream mask).
+// Not covered: an application that calls OPENSSL_cleanup() itself, and threads still
+// drawing while exit() runs (a race any library's exit handlers have).
+// Also true if OpenSSL cannot be initialized. Not async-signal-safe on the first call.
+bool openssl_exiting() noexcept;
+
 }  // namespace snapsafe::rng_internal

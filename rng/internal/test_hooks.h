@@ -41,6 +41,8 @@ struct TestHooks {
   bool disable_fork_handler = false;  // negative control: no pthread_atfork wipe
   bool disable_teardown_guard = false;  // negative control: the vDSO state is unmapped at
                                         // thread exit but still used afterwards
+  bool disable_exit_guard = false;  // negative control: OpenSSL used after its atexit
+                                    // cleanup (draws from exit handlers)
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \
