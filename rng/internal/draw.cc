@@ -65,6 +65,7 @@ int reseed(ThreadState* st, genid::Generation generation) {
                              kFirstRefillBytes)) {
     return EIO;
   }
+  SNAPSAFE_TEST_HOOK(mid_reseed);
   st->remaining = kFirstRefillBytes;
   st->seeded = 1;
   g_reseeds.fetch_add(1, std::memory_order_relaxed);
@@ -78,6 +79,7 @@ int reseed(ThreadState* st, genid::Generation generation) {
 int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
   if (!genid::sources_still_valid()) return kRetired;
   if (!keystream_step(ctx, st->key, st->buffer, kBufferBytes)) return EIO;
+  SNAPSAFE_TEST_HOOK(mid_refill);
   st->remaining = kBufferBytes;
   return 0;
 }

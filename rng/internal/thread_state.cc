@@ -174,16 +174,20 @@ thread_local StateOwner t_owner;
 }  // namespace
 
 ThreadState* thread_state_create() noexcept {
-  if (t_exited) return nullptr;  // a draw from a later TLS destructor: kernel serves it
+  // A draw from a later TLS destructor: the kernel serves it (a state mapped now would
+  // never be released: its owner's destructor has run).
+  if (t_exited && !SNAPSAFE_TEST_FLAG(disable_state_exit_guard)) return nullptr;
   if (g_wipe_on_fork_refused.load(std::memory_order_relaxed)) return nullptr;
   static std::once_flag at_fork;
   std::call_once(at_fork, [] {
     pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
   });
   t_creating = true;
-  // A test that maps states without MADV_WIPEONFORK wants a fresh mapping.
-  const bool fresh_mapping_wanted =
-      SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) || SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork);
+  // A test that maps states without MADV_WIPEONFORK, or without the pool, wants a fresh
+  // mapping.
+  const bool fresh_mapping_wanted = SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) ||
+                                    SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork) ||
+                                    SNAPSAFE_TEST_FLAG(disable_state_pool);
   const Pooled pooled = fresh_mapping_wanted ? Pooled{nullptr, nullptr} : take_pooled();
   if (pooled.state != nullptr) {
     t_owner.state = pooled.state;
