@@ -6,7 +6,8 @@
 //     state that must reseed fails closed on every draw; it never serves its old buffer.
 //     Control: the same clone without a generation change repeats its twin's output.
 //  2. A source disappears or errors mid-run: a counter file unlinked or truncated while
-//     threads draw (retired; draws go on from the kernel; status says why), a restore
+//     threads draw (draws go on from the kernel; retired, status says why: for the
+//     truncation, found here, status() kept saying "buffered" before it asked), a restore
 //     after the unlink (recreated file bumped) separates clones; a SysGenID read() that
 //     fails, a VMClock seqlock wedged: served by the kernel meanwhile. Controls: the
 //     unlink unnoticed (path checks rate-limited away) repeats after the restore; the
@@ -302,8 +303,9 @@ TEST_F(FaultInjection, CounterFileTruncatedWhileThreadsDrawIsRetiredAndDrawsGoOn
   });
   EXPECT_EQ(duplicates(values), 0u);
   EXPECT_EQ(std::count(values.begin(), values.end(), 0u), 0);
+  EXPECT_EQ(genid::read_generation(), genid::kGenerationUnknown) << "every draw: the kernel";
+  const Status s = status();  // no refill asked the file: status() does
   EXPECT_TRUE(genid::retired());
-  const Status s = status();
   EXPECT_FALSE(s.buffered) << s.to_string();
   EXPECT_NE(s.retired.find("truncated"), std::string::npos) << s.retired;
 }
