@@ -24,7 +24,7 @@ constexpr size_t kWordMaskMax = 64;
 bool keystream_mask(void* out, size_t size) {
   uint64_t key[4];
   if (!hardware_rng_words(key, 4)) return false;
-  static const EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
+  const EVP_CIPHER* const cipher = openssl_objects().aes_256_ctr;
   static const uint8_t iv[16] = {};
   EVP_CIPHER_CTX* ctx = cipher != nullptr ? EVP_CIPHER_CTX_new() : nullptr;
   bool ok = ctx != nullptr &&
