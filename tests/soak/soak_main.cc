@@ -288,6 +288,8 @@ long open_descriptors() {
   return count - 1;  // the directory's own descriptor
 }
 
+std::string g_made_counter_file;  // removed at the end
+
 std::string counter_file_path() {
   const char* set = std::getenv("SNAPSAFE_COUNTER_FILE");
   if (set != nullptr && *set != '\0') return set;
@@ -302,6 +304,7 @@ std::string counter_file_path() {
   }
   setenv("SNAPSAFE_SOURCE", "counter-file", 1);
   setenv("SNAPSAFE_COUNTER_FILE", path.c_str(), 1);
+  g_made_counter_file = path;
   return path;
 }
 
@@ -410,5 +413,6 @@ int main(int argc, char** argv) {
             g_signals_handled.load() > 0;
   std::printf("soak: %s\n", ok ? "passed" : "FAILED");
   for (int fd : g_leaked_fds) close(fd);
+  if (!g_made_counter_file.empty()) unlink(g_made_counter_file.c_str());
   return ok ? 0 : 1;
 }
