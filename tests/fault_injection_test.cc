@@ -813,6 +813,8 @@ TEST_P(ForkWhileParked, NegativeControlWithNeitherGuardTheChildReadsTheParkedOut
   clone_like_a_restore();
   const ForkMidDraw r = fork_while_parked(GetParam());
   EXPECT_TRUE(r.page_mapped_in_child);
+  std::printf("without either guard: the child read %zu blocks of the parked thread's output "
+              "from its page\n", r.page_blocks_shared);
   EXPECT_GT(r.page_blocks_shared, 0u);
 }
 
@@ -889,6 +891,9 @@ TEST_P(SignalMid, NegativeControlWithoutTheGuardTheInterruptedDrawIsSpoiled) {
   thread_output.insert(thread_output.end(), r.after.begin(), r.after.end());
   // The handler re-entered the state: the interrupted draw returns the bytes the handler
   // consumed (zeroed in the buffer), or shares them.
+  std::printf("without the guard: the interrupted draw returned %zu zeroed blocks; %zu blocks "
+              "shared with the handler\n",
+              zero_blocks(r.interrupted), testing::shared_blocks(thread_output, r.handler));
   EXPECT_GT(zero_blocks(r.interrupted) + testing::shared_blocks(thread_output, r.handler), 0u);
 }
 
