@@ -30,6 +30,9 @@
 //     mid_reseed) whose handler draws: served by the kernel, nothing shared, nothing
 //     zero. Control: without the in_use guard the interrupted draw returns bytes the
 //     handler consumed (zeroed) or shares them.
+//  7. (found by the soak) fork() while another thread is inside the one-time setup
+//     (test hook inside_setup): the child's first draw does not hang. Control:
+//     disable_setup_fork_lock, the child hangs on the half-done static guard.
 //
 // Every case that may crash runs in a forked child, so a crash is a result.
 #include <fcntl.h>
@@ -661,18 +664,62 @@ bool run_exit_scenario_if_asked() {
 }
 const bool g_exit_scenario = run_exit_scenario_if_asked();
 
-// Runs this binary again in `mode` (see above) in buffered mode on `counter_file`;
-// returns {exit status, report}.
-std::pair<int, Bytes> draws_in_exit_handlers(const std::string& counter_file,
-                                             const char* mode) {
-  EXPECT_FALSE(g_exit_scenario);
+// Fork during the one-time setup (rng/internal/setup.h), in a process started for it
+// (SNAPSAFE_FAULT_SETUP_FORK: nothing was set up before). A thread's first draw parks
+// inside the setup (test hook inside_setup: inside the RDRAND probe's static guard) for up
+// to 300 ms; the main thread forks meanwhile, and the child draws (SIGALRM after 2 s). The
+// child's exit status (or 128 + its signal) goes to SNAPSAFE_FAULT_EXIT_FD. 'n' in the
+// mode: fork() does not wait for the setup (the negative control: the child inherits the
+// half-done guard and hangs). Found by the soak; measured before the fix with forks during
+// other threads' first draws: 2-4 of 300 processes had a child hang.
+std::atomic<bool> g_parked_in_setup{false};
+void park_inside_setup() {
+  rng_internal::g_test_hooks.inside_setup = nullptr;
+  g_parked_in_setup = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the fork lands meanwhile
+}
+
+bool run_setup_fork_scenario_if_asked() {
+  const char* mode = std::getenv("SNAPSAFE_FAULT_SETUP_FORK");
+  const char* fd = std::getenv("SNAPSAFE_FAULT_EXIT_FD");
+  if (mode == nullptr || fd == nullptr) return false;
+  if (std::strchr(mode, 'n') != nullptr) {
+    rng_internal::g_test_hooks.disable_setup_fork_lock = true;
+  }
+  rng_internal::g_test_hooks.inside_setup = &park_inside_setup;
+  std::thread first([] {
+    uint64_t value;
+    (void)snapsafe_u64(&value);
+  });
+  while (!g_parked_in_setup.load()) sched_yield();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(2);
+    uint64_t value = 0;
+    _exit(snapsafe_u64(&value) == 0 && value != 0 ? 0 : 3);
+  }
+  int raw = 0;
+  waitpid(pid, &raw, 0);
+  first.join();
+  const uint8_t status = static_cast<uint8_t>(WIFEXITED(raw) ? WEXITSTATUS(raw)
+                                                             : 128 + WTERMSIG(raw));
+  if (write(std::atoi(fd), &status, 1) != 1) _exit(4);
+  _exit(0);
+}
+const bool g_setup_fork_scenario = run_setup_fork_scenario_if_asked();
+
+// Runs this binary again with `variable`=`mode` (a scenario above) in buffered mode on
+// `counter_file`; returns {exit status, report}.
+std::pair<int, Bytes> run_scenario(const char* variable, const std::string& counter_file,
+                                   const char* mode) {
+  EXPECT_FALSE(g_exit_scenario || g_setup_fork_scenario);
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    const std::string env[] = {std::string("SNAPSAFE_FAULT_EXIT=") + mode,
+    const std::string env[] = {std::string(variable) + "=" + mode,
                                "SNAPSAFE_FAULT_EXIT_FD=" + std::to_string(fds[1]),
                                "SNAPSAFE_SOURCE=counter-file",
                                "SNAPSAFE_COUNTER_FILE=" + counter_file};
@@ -693,6 +740,23 @@ std::pair<int, Bytes> draws_in_exit_handlers(const std::string& counter_file,
   int raw = 0;
   waitpid(pid, &raw, 0);
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), report};
+}
+
+std::pair<int, Bytes> draws_in_exit_handlers(const std::string& counter_file,
+                                             const char* mode) {
+  return run_scenario("SNAPSAFE_FAULT_EXIT", counter_file, mode);
+}
+
+TEST_F(FaultInjection, ForkDuringTheOneTimeSetupTheChildDoesNotHang) {
+  const auto [status, report] = run_scenario("SNAPSAFE_FAULT_SETUP_FORK", path_, "");
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(report, Bytes{0}) << "the child's first draw returned";
+}
+
+TEST_F(FaultInjection, NegativeControlForkNotWaitingForTheSetupTheChildHangs) {
+  const auto [status, report] = run_scenario("SNAPSAFE_FAULT_SETUP_FORK", path_, "n");
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(report, Bytes{128 + SIGALRM}) << "the child waits on the half-done guard";
 }
 
 void expect_exit_draws_succeed(const std::string& counter_file, const char* mode) {

@@ -10,6 +10,7 @@
 #include "rng/internal/kernel_output.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/seed.h"
+#include "rng/internal/setup.h"
 
 namespace snapsafe::rng_internal {
 namespace {
@@ -121,6 +122,7 @@ int produce(ThreadState* st, uint8_t* out, size_t size) {
 }  // namespace
 
 int draw_slow(void* out, size_t size) noexcept {
+  library_setup();  // one load once done; see setup.h (fork-safe one-time setup)
   ThreadState* st = t_state;
   // Re-entered from a signal handler (mid-draw, or mid-creation): the kernel serves it.
   if ((st != nullptr && st->in_use) || thread_state_creating()) {

@@ -10,7 +10,7 @@
 
 #include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_entropy.h"
-#include "rng/internal/keystream.h"
+#include "rng/internal/setup.h"
 #include "rng/internal/test_hooks.h"
 
 namespace snapsafe::rng_internal {

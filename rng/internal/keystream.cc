@@ -2,16 +2,11 @@
 #include "rng/internal/keystream.h"
 
 #include <openssl/crypto.h>
-#include <pthread.h>
-#include <sched.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
 
-#include "rng/internal/hardware_rng.h"
+#include "rng/internal/setup.h"
 #include "rng/internal/test_hooks.h"
-#include "rng/internal/vdso_getrandom.h"
 
 namespace snapsafe::rng_internal {
 namespace {
@@ -114,62 +109,5 @@ bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t*
 }
 
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept { EVP_CIPHER_CTX_free(ctx); }
-
-namespace {
-
-std::atomic<bool> g_openssl_exiting{false};
-
-void mark_openssl_exiting() { g_openssl_exiting.store(true, std::memory_order_relaxed); }
-
-// The one-time setup's progress: 0 not begun, 1 running, 2 done.
-std::atomic<int> g_setup{0};
-OpensslObjects g_objects;
-thread_local bool t_in_setup = false;
-
-// pthread_atfork prepare, registered when the library is loaded (so before any setup can
-// begin): a fork waits until a setup another thread is running has finished. Only a fork
-// from a signal handler that interrupted the setup on this very thread cannot wait.
-void finish_setup_before_fork() {
-  if (t_in_setup) return;
-  while (g_setup.load(std::memory_order_acquire) == 1) sched_yield();
-}
-[[maybe_unused]] const int g_fork_waits_for_setup =
-    pthread_atfork(&finish_setup_before_fork, nullptr, nullptr);
-
-// OpenSSL first (its atexit), then our exit handler: ours runs first at exit. Either
-// failing leaves no way to tell when OpenSSL goes away: it is then never used (the kernel
-// serves), and nothing is fetched (a fetch after OpenSSL's cleanup crashes).
-void set_up() {
-  if (OPENSSL_init_crypto(0, nullptr) != 1 || atexit(&mark_openssl_exiting) != 0) {
-    mark_openssl_exiting();
-    return;
-  }
-  g_objects.aes_256_ctr = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
-  g_objects.sha_256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  (void)vdso_getrandom_available();  // its own one-time lookup, done here too
-  (void)hardware_rng_present();
-}
-
-}  // namespace
-
-const OpensslObjects& openssl_objects() noexcept {
-  if (__builtin_expect(g_setup.load(std::memory_order_acquire) == 2, 1)) return g_objects;
-  int expected = 0;
-  if (g_setup.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-    t_in_setup = true;
-    set_up();
-    t_in_setup = false;
-    g_setup.store(2, std::memory_order_release);
-  } else {
-    while (g_setup.load(std::memory_order_acquire) != 2) sched_yield();  // another thread's
-  }
-  return g_objects;
-}
-
-bool openssl_exiting() noexcept {
-  (void)openssl_objects();
-  return g_openssl_exiting.load(std::memory_order_relaxed) &&
-         !SNAPSAFE_TEST_FLAG(disable_exit_guard);
-}
 
 }  // namespace snapsafe::rng_internal

@@ -65,34 +65,4 @@ bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* o
 // Frees the context; OpenSSL cleanses the key schedule.
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept;
 
-// The OpenSSL objects every draw uses, fetched once per process (a fetch per use costs
-// ~0.2-0.5 us), with OpenSSL's initialization and the exit guard below. This one-time
-// setup is tracked by the library itself, not left to C++ static guards and OpenSSL's own
-// once-locks: a fork() while another thread was in the middle of it left the child with a
-// half-done guard, and its first draw hung forever (found by tests/soak: a fork child
-// stuck in __cxa_guard_acquire under keystream.cc's cipher(), its parent's first draws
-// running on other threads). A pthread_atfork handler registered when the library loads
-// makes fork() wait until a setup in progress has finished. Null members: OpenSSL is
-// unusable (or the process was already exiting).
-struct OpensslObjects {
-  const EVP_CIPHER* aes_256_ctr = nullptr;
-  const EVP_MD* sha_256 = nullptr;
-};
-const OpensslObjects& openssl_objects() noexcept;
-
-// Whether OpenSSL must no longer be used because the process is exiting. OpenSSL registers
-// its cleanup (OPENSSL_cleanup) with atexit() when it initializes; a draw from an exit
-// handler or static destructor registered before that (an object built before the first
-// draw) ran after it and crashed in EVP (measured: SIGSEGV in EVP_CIPHER_fetch). The first
-// call initializes OpenSSL and registers an exit handler of ours after OpenSSL's, so it
-// runs before it (exit handlers run in reverse order); from then on this is true, and the
-// draw is served by the kernel with the hardware RNG mixed in by words, no OpenSSL call:
-// - the slow path buffers nothing more (reseed, refill and bulk steps need OpenSSL);
-// - kernel-served output is masked word by word (no keystream mask).
-// Not covered: an application that calls OPENSSL_cleanup() itself, and threads still
-// drawing while exit() runs (a race any library's exit handlers have).
-// Also true if OpenSSL cannot be initialized. Not async-signal-safe on the first call (it
-// runs the setup above).
-bool openssl_exiting() noexcept;
-
 }  // namespace snapsafe::rng_internal

@@ -11,7 +11,7 @@
 
 #include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_entropy.h"
-#include "rng/internal/keystream.h"
+#include "rng/internal/setup.h"
 #include "rng/internal/test_hooks.h"
 
 #if defined(__x86_64__)

@@ -48,6 +48,10 @@ struct TestHooks {
                                           // state was released at exit maps a new one
   bool disable_exit_guard = false;  // negative control: OpenSSL used after its atexit
                                     // cleanup (draws from exit handlers)
+  void (*inside_setup)() = nullptr;  // inside a one-time initialization (the RDRAND probe's
+                                     // static guard), for a fork to land in
+  bool disable_setup_fork_lock = false;  // negative control: fork() does not wait for the
+                                         // one-time setup (rng/internal/setup.h)
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \
