@@ -76,6 +76,11 @@ std::string line(const char* label, const Coverage& c) {
 
 Status status() {
   const genid::Selection& selection = genid::init();
+  // Asked here too, not only at a draw's refill: a counter file truncated mid-run reads
+  // "unknown" from then on, so every draw is served by the kernel and no refill ever
+  // comes to ask; without this, status() kept saying "buffered" (found by
+  // tests/fault_injection_test). A source found untrustworthy is retired now.
+  (void)genid::sources_still_valid();
   Status s;
   s.source = selection.active.kind;
   s.source_name = genid::source_name(s.source);

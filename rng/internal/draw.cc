@@ -10,6 +10,7 @@
 #include "rng/internal/kernel_output.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/seed.h"
+#include "rng/internal/setup.h"
 
 namespace snapsafe::rng_internal {
 namespace {
@@ -65,6 +66,7 @@ int reseed(ThreadState* st, genid::Generation generation) {
                              kFirstRefillBytes)) {
     return EIO;
   }
+  SNAPSAFE_TEST_HOOK(mid_reseed);
   st->remaining = kFirstRefillBytes;
   st->seeded = 1;
   g_reseeds.fetch_add(1, std::memory_order_relaxed);
@@ -78,6 +80,7 @@ int reseed(ThreadState* st, genid::Generation generation) {
 int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
   if (!genid::sources_still_valid()) return kRetired;
   if (!keystream_step(ctx, st->key, st->buffer, kBufferBytes)) return EIO;
+  SNAPSAFE_TEST_HOOK(mid_refill);
   st->remaining = kBufferBytes;
   return 0;
 }
@@ -119,6 +122,7 @@ int produce(ThreadState* st, uint8_t* out, size_t size) {
 }  // namespace
 
 int draw_slow(void* out, size_t size) noexcept {
+  library_setup();  // one load once done; see setup.h (fork-safe one-time setup)
   ThreadState* st = t_state;
   // Re-entered from a signal handler (mid-draw, or mid-creation): the kernel serves it.
   if ((st != nullptr && st->in_use) || thread_state_creating()) {
@@ -142,6 +146,10 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
     const genid::Generation generation = genid::read_generation();
     if (generation == genid::kGenerationUnknown) {
       if (genid::retired()) forget(st);  // for good: nothing buffered is used again
+      break;
+    }
+    if (openssl_exiting()) {  // exit handlers run: OpenSSL is (about to be) cleaned up
+      forget(st);
       break;
     }
     int result = 0;

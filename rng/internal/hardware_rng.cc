@@ -15,6 +15,7 @@ namespace snapsafe::rng_internal {
 #if defined(__x86_64__)
 bool hardware_rng_present() noexcept {
   static const bool has = [] {
+    SNAPSAFE_TEST_HOOK(inside_setup);
     unsigned int eax, ebx, ecx, edx;
     return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_RDRND);
   }();

@@ -10,6 +10,7 @@
 
 #include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_entropy.h"
+#include "rng/internal/setup.h"
 #include "rng/internal/test_hooks.h"
 
 namespace snapsafe::rng_internal {
@@ -23,7 +24,7 @@ constexpr size_t kWordMaskMax = 64;
 bool keystream_mask(void* out, size_t size) {
   uint64_t key[4];
   if (!hardware_rng_words(key, 4)) return false;
-  static const EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
+  const EVP_CIPHER* const cipher = openssl_objects().aes_256_ctr;
   static const uint8_t iv[16] = {};
   EVP_CIPHER_CTX* ctx = cipher != nullptr ? EVP_CIPHER_CTX_new() : nullptr;
   bool ok = ctx != nullptr &&
@@ -42,7 +43,7 @@ bool keystream_mask(void* out, size_t size) {
 }
 
 bool hardware_mask(void* out, size_t size, bool signal_safe) {
-  if (size <= kWordMaskMax || signal_safe) return hardware_rng_xor(out, size);
+  if (size <= kWordMaskMax || signal_safe || openssl_exiting()) return hardware_rng_xor(out, size);
   return keystream_mask(out, size);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "rng/internal/setup.h"
 #include "rng/internal/test_hooks.h"
 
 namespace snapsafe::rng_internal {
@@ -12,10 +13,7 @@ namespace {
 
 const uint8_t kZeroIv[16] = {};
 
-const EVP_CIPHER* cipher() {
-  static const EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
-  return fetched;
-}
+const EVP_CIPHER* cipher() { return openssl_objects().aes_256_ctr; }
 
 // The keystream itself: zeros encrypted from a static all-zero block straight into `out`
 // (no separate pass to clear `out` first). EVP takes int lengths.

@@ -19,6 +19,8 @@ struct TestHooks {
   void (*after_check)() = nullptr;  // between the generation check and the copy-out
   void (*after_copy)() = nullptr;   // after the copy-out, before the bytes are consumed
   void (*after_slow_produce)() = nullptr;  // slow path: output produced, before the re-read
+  void (*mid_refill)() = nullptr;   // refill: new keystream in the buffer, `remaining` not set
+  void (*mid_reseed)() = nullptr;   // reseed: keyed, first output made, not yet marked seeded
   void (*seed_material)(const void* material, size_t size) = nullptr;  // what is hashed
   bool fail_keystream = false;       // OpenSSL "fails" the next keystream step
   bool cancellable_getrandom = false;  // negative control: glibc's getrandom() wrapper,
@@ -27,7 +29,8 @@ struct TestHooks {
   bool disable_signal_guard = false; // negative control: no in_use re-entry guard
   bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
   bool refuse_wipe_on_fork = false;  // the kernel "refuses" MADV_WIPEONFORK (pre-4.14)
-  bool disable_state_pool = false;   // exited threads' states are unmapped, not reused
+  bool disable_state_pool = false;   // exited threads' states are unmapped, not reused,
+                                     // and new threads map their own
   bool pool_without_wipe = false;    // negative control: a pooled state keeps its bytes
   const uint8_t* injected_seed = nullptr;  // 32 bytes: derive_seed returns exactly these
   bool disable_hardware_rng = false;  // the CPU "has no" RDRAND
@@ -41,6 +44,14 @@ struct TestHooks {
   bool disable_fork_handler = false;  // negative control: no pthread_atfork wipe
   bool disable_teardown_guard = false;  // negative control: the vDSO state is unmapped at
                                         // thread exit but still used afterwards
+  bool disable_state_exit_guard = false;  // negative control: a draw after the thread's
+                                          // state was released at exit maps a new one
+  bool disable_exit_guard = false;  // negative control: OpenSSL used after its atexit
+                                    // cleanup (draws from exit handlers)
+  void (*inside_setup)() = nullptr;  // inside a one-time initialization (the RDRAND probe's
+                                     // static guard), for a fork to land in
+  bool disable_setup_fork_lock = false;  // negative control: fork() does not wait for the
+                                         // one-time setup (rng/internal/setup.h)
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \

@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
 #include "rng/internal/keystream.h"
@@ -145,6 +144,12 @@ void after_fork_in_child() {
   t_holds_registry = false;
 }
 
+// Registered when the library is loaded, not at the first state: a fork while another
+// thread was inside that one-time registration (a std::call_once) left the child's own
+// first draw waiting on the half-done once forever.
+[[maybe_unused]] const int g_fork_handlers =
+    pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
+
 // Owns the thread's state; its destructor runs at thread exit. The state is wiped whole
 // (key, buffer, header) and the context holds only the parked zero key between steps, so a
 // pooled pair carries nothing of its previous owner; the next owner reseeds (counter 0).
@@ -174,16 +179,16 @@ thread_local StateOwner t_owner;
 }  // namespace
 
 ThreadState* thread_state_create() noexcept {
-  if (t_exited) return nullptr;  // a draw from a later TLS destructor: kernel serves it
+  // A draw from a later TLS destructor: the kernel serves it (a state mapped now would
+  // never be released: its owner's destructor has run).
+  if (t_exited && !SNAPSAFE_TEST_FLAG(disable_state_exit_guard)) return nullptr;
   if (g_wipe_on_fork_refused.load(std::memory_order_relaxed)) return nullptr;
-  static std::once_flag at_fork;
-  std::call_once(at_fork, [] {
-    pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
-  });
   t_creating = true;
-  // A test that maps states without MADV_WIPEONFORK wants a fresh mapping.
-  const bool fresh_mapping_wanted =
-      SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) || SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork);
+  // A test that maps states without MADV_WIPEONFORK, or without the pool, wants a fresh
+  // mapping.
+  const bool fresh_mapping_wanted = SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) ||
+                                    SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork) ||
+                                    SNAPSAFE_TEST_FLAG(disable_state_pool);
   const Pooled pooled = fresh_mapping_wanted ? Pooled{nullptr, nullptr} : take_pooled();
   if (pooled.state != nullptr) {
     t_owner.state = pooled.state;
