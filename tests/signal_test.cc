@@ -3,7 +3,16 @@
 // test-only hook raises the signal exactly after the interrupted draw copied its bytes
 // out and before it consumed them. Negative control: without the in_use guard the
 // handler is handed the very same bytes.
+//
+// fork() from such a handler: the interrupted draw resumes in both processes. The child's
+// must not return its parent's bytes, nor zeros from a page the fork wiped, nor crash on
+// a reset `remaining`; it redoes the draw (the fork handler stamps the state, the draw
+// re-reads the stamp). Both with MADV_WIPEONFORK and without it (a page a restore
+// dropped the flag from), the signal before and after the copy. Negative control: without
+// the re-read the child returns the parent's bytes or zeros.
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -60,6 +69,112 @@ TEST_F(SignalReentry, NegativeControlWithoutGuardHandlerGetsTheSameBytes) {
   const auto [interrupted, handler] = interrupted_draw();
   EXPECT_EQ(interrupted, handler);
 }
+
+// --- fork() from a handler that interrupted a draw.
+
+volatile sig_atomic_t g_fork_result = -1;  // fork()'s return value, in each process
+
+void fork_on_signal(int) { g_fork_result = fork(); }
+
+void raise_once_after_check() {
+  rng_internal::g_test_hooks.after_check = nullptr;
+  raise(SIGUSR2);
+}
+
+void raise_once_after_copy() {
+  rng_internal::g_test_hooks.after_copy = nullptr;
+  raise(SIGUSR2);
+}
+
+struct ForkedDraw {
+  testing::Bytes parent, child, child_next;  // the interrupted draw in each; the child's next
+  int child_status = -1;
+};
+
+// Draws 16 bytes with a fork() from a signal handler at `point` (after_check or
+// after_copy); the child sends its result of that draw and of its next one.
+ForkedDraw forked_draw(bool after_copy) {
+  ForkedDraw result;
+  int fds[2];
+  if (pipe(fds) != 0) ADD_FAILURE() << "pipe";
+  testing::on_new_thread([&] {
+    fill(testing::Bytes(16).data(), 16);  // seeded: the next draw takes the fast path
+    struct sigaction action = {};
+    action.sa_handler = &fork_on_signal;
+    sigaction(SIGUSR2, &action, nullptr);
+    g_fork_result = -1;
+    if (after_copy) {
+      rng_internal::g_test_hooks.after_copy = &raise_once_after_copy;
+    } else {
+      rng_internal::g_test_hooks.after_check = &raise_once_after_check;
+    }
+    testing::Bytes bytes(16);
+    fill(bytes.data(), bytes.size());
+    if (g_fork_result == 0) {  // the child
+      testing::Bytes next(16);
+      fill(next.data(), next.size());
+      bool ok = write(fds[1], bytes.data(), 16) == 16 && write(fds[1], next.data(), 16) == 16;
+      _exit(ok ? 0 : 1);
+    }
+    signal(SIGUSR2, SIG_DFL);
+    result.parent = bytes;
+  });
+  close(fds[1]);
+  uint8_t buffer[32];
+  size_t got = 0;
+  ssize_t n;
+  while (got < sizeof buffer && (n = read(fds[0], buffer + got, sizeof buffer - got)) > 0) {
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  if (g_fork_result > 0) waitpid(g_fork_result, &result.child_status, 0);
+  if (got == sizeof buffer) {
+    result.child.assign(buffer, buffer + 16);
+    result.child_next.assign(buffer + 16, buffer + 32);
+  }
+  return result;
+}
+
+class ForkFromSignalHandler : public ::testing::TestWithParam<std::tuple<bool, bool>> {
+ protected:
+  void SetUp() override {
+    testing::use_fresh_counter_file();
+    // Without MADV_WIPEONFORK: the page a CRIU restore hands back; the fork handler alone
+    // separates the child then.
+    rng_internal::g_test_hooks.disable_wipe_on_fork = !std::get<0>(GetParam());
+  }
+  void TearDown() override { rng_internal::g_test_hooks = {}; }
+  bool after_copy() const { return std::get<1>(GetParam()); }
+};
+
+TEST_P(ForkFromSignalHandler, TheChildRedoesTheInterruptedDraw) {
+  const ForkedDraw d = forked_draw(after_copy());
+  ASSERT_TRUE(WIFEXITED(d.child_status) && WEXITSTATUS(d.child_status) == 0)
+      << "child status " << d.child_status;
+  ASSERT_EQ(d.child.size(), 16u);
+  const testing::Bytes zeros(16, 0);
+  EXPECT_NE(d.child, d.parent) << "the child returned its parent's bytes";
+  EXPECT_NE(d.child, zeros) << "the child returned zeros from a wiped page";
+  EXPECT_NE(d.child_next, d.parent);
+  EXPECT_NE(d.child_next, zeros);
+}
+
+TEST_P(ForkFromSignalHandler, NegativeControlWithoutTheReReadTheChildReturnsParentBytesOrZeros) {
+  rng_internal::g_test_hooks.disable_recheck = true;
+  const ForkedDraw d = forked_draw(after_copy());
+  ASSERT_EQ(d.child.size(), 16u) << "child status " << d.child_status;
+  const testing::Bytes zeros(16, 0);
+  EXPECT_TRUE(d.child == d.parent || d.child == zeros)
+      << "the hazard did not happen: the child's draw differs without the re-read";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    WipeOnForkAndPoint, ForkFromSignalHandler,
+    ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
+      return std::string(std::get<0>(info.param) ? "WipeOnFork" : "FlagLost") +
+             (std::get<1>(info.param) ? "AfterCopy" : "BeforeCopy");
+    });
 
 }  // namespace
 }  // namespace snapsafe

@@ -180,5 +180,39 @@ TEST(ReseedWipe, UnreadBytesOfTheOldStateAreGone) {
   });
 }
 
+
+// The check before the copy: no byte of a state seeded under another generation reaches
+// the caller's memory, not even for the moment before the re-read would send the draw to
+// the slow path (which overwrites it). Seen from the after_copy hook, which runs only when
+// the fast path copied. Control: the same hook sees the copy on an ordinary draw.
+uint8_t* g_caller_buffer = nullptr;
+testing::Bytes g_seen_at_copy;
+void record_caller_buffer() { g_seen_at_copy.assign(g_caller_buffer, g_caller_buffer + 16); }
+
+TEST(StaleState, ItsBytesNeverReachTheCallerEvenTransiently) {
+  const std::string counter = testing::use_fresh_counter_file();
+  testing::on_new_thread([&] {
+    testing::Bytes bytes(16);
+    fill(bytes.data(), 16);  // seeded
+    const rng_internal::ThreadState* st = rng_internal::t_state;
+    const testing::Bytes stale(st->buffer + (rng_internal::kBufferBytes - st->remaining),
+                               st->buffer + (rng_internal::kBufferBytes - st->remaining) + 16);
+    g_caller_buffer = bytes.data();
+    rng_internal::g_test_hooks.after_copy = &record_caller_buffer;
+    g_seen_at_copy.clear();
+    fill(bytes.data(), 16);  // control: an ordinary fast-path draw copies, and is seen
+    EXPECT_EQ(g_seen_at_copy, stale) << "control: the hook sees what the fast path copies";
+    const testing::Bytes stale_next(
+        st->buffer + (rng_internal::kBufferBytes - st->remaining),
+        st->buffer + (rng_internal::kBufferBytes - st->remaining) + 16);
+    testing::bump(counter);
+    g_seen_at_copy.clear();
+    fill(bytes.data(), 16);  // must go to the slow path before copying anything
+    rng_internal::g_test_hooks.after_copy = nullptr;
+    EXPECT_NE(g_seen_at_copy, stale_next) << "a stale state's bytes reached the caller";
+    EXPECT_NE(bytes, stale_next);
+  });
+}
+
 }  // namespace
 }  // namespace snapsafe

@@ -14,7 +14,12 @@
 //     cannot recover them.
 //  4. The generation is read again after the copy: a snapshot taken between the check and
 //     the copy leaves a clone holding bytes its twin also returns; the re-read catches it
-//     and the slow path redoes the draw from a fresh seed.
+//     and the slow path redoes the draw from a fresh seed. The state's own stamp is read
+//     again too: a fork() from a signal handler that interrupted this draw stamps the
+//     child's state (thread_state.cc), so the child redoes the draw instead of returning
+//     the bytes its parent returns (or zeros, from a page the fork wiped). `remaining` is
+//     stored from the value checked, never re-read: in such a child the page was reset
+//     meanwhile, and `remaining -= size` would wrap.
 // What no ordering can cover: a snapshot taken after the re-read, while the value is on
 // its way back to the caller (docs/DESIGN.md, threat model).
 #pragma once
@@ -68,20 +73,22 @@ template <bool kCheckGeneration>
       !kCheckGeneration ? st->generation
       : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
                                              : genid::read_generation();
-  if (__builtin_expect(generation == st->generation && size <= st->remaining &&
+  const uint32_t remaining = st->remaining;  // one load: the store below never re-reads it
+  if (__builtin_expect(generation == st->generation && size <= remaining &&
                            size <= kMaxBufferedDraw, 1)) {  // (2)
     SNAPSAFE_TEST_HOOK(after_check);
-    uint8_t* const bytes = st->buffer + (kBufferBytes - st->remaining);
+    uint8_t* const bytes = st->buffer + (kBufferBytes - remaining);
     std::memcpy(out, bytes, size);
     SNAPSAFE_TEST_HOOK(after_copy);
     std::memset(bytes, 0, size);  // (3)
-    st->remaining -= static_cast<uint32_t>(size);
+    st->remaining = remaining - static_cast<uint32_t>(size);
     std::atomic_thread_fence(std::memory_order_acquire);  // the copy is done before (4)
     const genid::Generation again =
         !kCheckGeneration ? generation
         : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
                                                : genid::read_generation();
-    if (__builtin_expect(again == generation, 1) || SNAPSAFE_TEST_FLAG(disable_recheck)) {
+    if (__builtin_expect(again == generation && st->generation == generation, 1) ||
+        SNAPSAFE_TEST_FLAG(disable_recheck)) {
       std::atomic_signal_fence(std::memory_order_seq_cst);  // (4)
       st->in_use = 0;
       return Fast::kServed;

@@ -102,16 +102,18 @@ void after_fork_in_parent() {
 
 // Makes `st` (the forking thread's own state) "never seeded" in the child.
 void forget_own_state(ThreadState* st) {
+  // The stamp, always: a draw interrupted by the signal handler that called fork() resumes
+  // in the child and re-reads it before returning (draw.h, ordering 4), so it redoes the
+  // draw from a reseed instead of returning its parent's bytes. With MADV_WIPEONFORK the
+  // page is already zero here (in_use too), so the stamp is the only trace left.
+  st->generation = kGenerationNever;
+  st->seeded = 0;
   if (st->in_use) {
-    // fork() from a signal handler that interrupted a draw: the draw resumes on return and
-    // still owns `remaining` and the buffer, so nothing it uses is touched; the stamp
-    // makes the next draw reseed.
-    st->generation = kGenerationNever;
-    st->seeded = 0;
+    // That draw still owns `remaining` and the buffer (it resumes on return): nothing it
+    // uses is touched; its redo wipes them.
     return;
   }
   st->remaining = 0;
-  st->seeded = 0;
   explicit_bzero(st->key, sizeof st->key);
   explicit_bzero(st->buffer, sizeof st->buffer);
 }
