@@ -140,14 +140,35 @@ void* find_vdso_symbol(const char* name, const char* version, std::string* reaso
   return nullptr;
 }
 
+// The symbol and its version node, per architecture, as each kernel's vDSO linker script
+// exports it (arch/*/vdso*.lds.S). Elsewhere, or with a version that does not match, no
+// symbol is found and every kernel-served draw uses the system call: slower, never unsafe.
+struct VdsoSymbol {
+  const char* name;
+  const char* version;
+};
+#if defined(__x86_64__)
+constexpr VdsoSymbol kVdsoGetrandom = {"__vdso_getrandom", "LINUX_2.6"};
+#elif defined(__aarch64__)
+constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.39"};
+#elif defined(__powerpc64__)
+constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.15"};
+#elif defined(__s390x__)
+constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.29"};
+#elif defined(__loongarch__)
+constexpr VdsoSymbol kVdsoGetrandom = {"__vdso_getrandom", "LINUX_5.10"};
+#else
+constexpr VdsoSymbol kVdsoGetrandom = {"__vdso_getrandom", "LINUX_2.6"};
+#endif
+
 const Vdso& vdso() {
   static const Vdso instance = [] {
     Vdso v;
-    void* symbol = find_vdso_symbol("__vdso_getrandom", "LINUX_2.6", &v.reason);
+    void* symbol = find_vdso_symbol(kVdsoGetrandom.name, kVdsoGetrandom.version, &v.reason);
     if (symbol == nullptr) return v;
     auto fn = reinterpret_cast<VgetrandomFn>(symbol);
     if (fn(nullptr, 0, 0, &v.params, ~size_t{0}) != 0 || v.params.size_of_opaque_state == 0) {
-      v.reason = "__vdso_getrandom parameter query failed";
+      v.reason = std::string(kVdsoGetrandom.name) + " parameter query failed";
       return v;
     }
     v.fn = fn;
