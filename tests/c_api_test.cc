@@ -251,22 +251,6 @@ TEST(CApi, SourceName) {
 
 // ---- The kernel refuses entropy ----
 
-bool block_getrandom(int error) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                               filter};
-  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-}
-
 // In a forked child (the generator state is wiped, so the first draw must reseed) with
 // getrandom blocked: each C function's result and whether its output is all zero, and
 // (the control) the errno the C++ call threw with.
@@ -274,7 +258,7 @@ TEST(CApi, EntropyFailureIsAnErrnoNeverAnExceptionOrAnAbort) {
   testing::use_fresh_counter_file();
   const testing::Bytes report = testing::run_in_child([] {
     testing::Bytes out;
-    if (!block_getrandom(EPERM)) _exit(6);
+    if (!testing::block_getrandom(EPERM)) _exit(6);
     const auto record = [&](int result, const void* data, size_t size) {
       out.push_back(static_cast<uint8_t>(result));
       out.push_back(all_zero(data, size));

@@ -655,27 +655,10 @@ TEST(RandomStart, CreateStartsEveryFileAtAFreshRandomGeneration) {
   EXPECT_EQ(starts.size(), 64u);
 }
 
-// Installs a seccomp filter that makes getrandom fail with EPERM (as fail_closed_test).
-bool block_getrandom() {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                               filter};
-  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-}
-
 TEST(RandomStart, CreateFailsClosedWithoutGetrandom) {
   const std::string path = testing::temp_path("generation");
   const int outcome = in_child([&] {
-    if (!block_getrandom()) return 9;
+    if (!testing::block_getrandom(EPERM)) return 9;
     const std::string error = genid::counter_file_create(path);
     if (error.find("getrandom: Operation not permitted") == std::string::npos) return 1;
     return access(path.c_str(), F_OK) != 0 && errno == ENOENT ? 0 : 2;  // nothing created

@@ -25,23 +25,6 @@ namespace {
 
 using testing::Bytes;
 
-// Installs a filter that makes getrandom fail with `error`; everything else is allowed.
-bool block_getrandom(int error) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                               filter};
-  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-}
-
 // In a child: blocks getrandom with `error`, then reports as bytes:
 // [0] the errno entropy_error carried (0 if fill returned normally),
 // [1] whether any byte of the C++ output buffer (0xAA before) is not zero afterwards:
@@ -51,7 +34,7 @@ bool block_getrandom(int error) {
 Bytes outcome_with_getrandom_blocked(int error) {
   return testing::run_in_child([error] {
     Bytes report(5, 0);
-    if (!block_getrandom(error)) _exit(6);
+    if (!testing::block_getrandom(error)) _exit(6);
     Bytes buffer(64, 0xAA);
     try {
       fill(buffer.data(), buffer.size());  // state wiped by fork: must reseed first
@@ -102,7 +85,7 @@ TEST_P(FailClosed, NegativeControlTheFilterReallyBlocksGetrandom) {
   const Bytes report = testing::run_in_child([error = GetParam()] {
     uint8_t byte;
     const long before = syscall(SYS_getrandom, &byte, 1, 0);
-    if (!block_getrandom(error)) _exit(6);
+    if (!testing::block_getrandom(error)) _exit(6);
     const long after = syscall(SYS_getrandom, &byte, 1, 0);
     return Bytes{static_cast<uint8_t>(before), static_cast<uint8_t>(after == -1 ? errno : 0)};
   });

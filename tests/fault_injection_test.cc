@@ -157,24 +157,6 @@ int status_of_child(const std::function<int()>& body) {
 
 // ======================= 1. getrandom fails mid-run =======================
 
-// Makes getrandom fail with `error` (as fail_closed_test, whose control shows it bites).
-bool block_getrandom(int error) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K,
-               SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                               filter};
-  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
-}
-
 constexpr size_t kCloneDraws = 48;  // 16-byte draws: within the first refill's 1 KiB
 
 struct CloneOutcome {
@@ -197,7 +179,7 @@ CloneOutcome clone_with_getrandom_failing(const std::string& path, bool bump) {
     testing::Child child = testing::fork_child([&] {
       char go;
       if (read(gate[0], &go, 1) != 1) _exit(5);
-      if (!block_getrandom(EPERM)) _exit(6);
+      if (!testing::block_getrandom(EPERM)) _exit(6);
       if (bump) {
         genid::Generation generation;
         if (!genid::counter_file_bump(path, &generation).empty()) _exit(7);

@@ -1,12 +1,19 @@
 // File: tests/test_util.h
 //
 // Small helpers shared by the tests: temporary paths, switching the generation source
-// from a test, running code in a forked child and collecting its output, and finding
-// repeated 16-byte blocks.
+// from a test, running code in a forked child and collecting its output, finding
+// repeated 16-byte blocks, and making the kernel refuse entropy.
 #pragma once
 
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include <cstdint>
 #include <cstdlib>
@@ -25,6 +32,26 @@
 namespace snapsafe::testing {
 
 using Bytes = std::vector<uint8_t>;
+
+// Installs a seccomp filter on the calling thread (and its later children) under which
+// getrandom fails with `error`; everything else is allowed. Irreversible: call it in a
+// forked child. fail_closed_test's control shows the filter really bites. x86-64 only.
+inline bool block_getrandom(int error) {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getrandom, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K,
+               SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
+                               filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
 
 // A fresh path inside the test's private temporary directory.
 inline std::string temp_path(const std::string& name) {
