@@ -75,6 +75,7 @@
 #include "rng/internal/thread_state.h"
 #include "rng/internal/vdso_getrandom.h"
 #include "rng/status.h"
+#include "tests/proc_self.h"
 #include "tests/simulated_source.h"
 #include "tests/test_util.h"
 
@@ -493,13 +494,7 @@ int draws_with_address_space_exhausted(long slack_kib) {
       }
       if (verdict == 0 && rng_internal::t_state != nullptr) verdict = 3;
     });
-    long vm_kib = 0;
-    FILE* f = std::fopen("/proc/self/status", "r");
-    char line[256];
-    while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
-      if (std::strncmp(line, "VmSize:", 7) == 0) vm_kib = std::atol(line + 7);
-    }
-    if (f != nullptr) std::fclose(f);
+    const long vm_kib = testing::proc_status_kib("VmSize");
     const rlim_t limit = static_cast<rlim_t>(vm_kib + slack_kib) * 1024;
     struct rlimit rl = {limit, limit};
     const bool limit_set = setrlimit(RLIMIT_AS, &rl) == 0;

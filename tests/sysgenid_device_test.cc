@@ -2,7 +2,6 @@
 // ordering, descriptor reuse, fork children, descriptor leaks, pthread cancellation.
 //
 // Each test that pins a fix says in its comment what it saw without the fix.
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -20,6 +19,7 @@
 #include "rng/internal/draw.h"
 #include "rng/status.h"
 #include "tests/fake_sysgenid.h"
+#include "tests/proc_self.h"
 #include "tests/test_util.h"
 
 namespace snapsafe {
@@ -151,14 +151,6 @@ INSTANTIATE_TEST_SUITE_P(Modes, BothModes, ::testing::Values("mmap", "syscall"),
 // ---------------------------------------------------------------------------------------
 // Bug 4: descriptor leaks when opening fails half-way.
 
-int open_descriptors() {
-  int count = 0;
-  DIR* dir = opendir("/proc/self/fd");
-  while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
-  closedir(dir);
-  return count;
-}
-
 // Descriptors of this process that are open on the fake device.
 int device_descriptors() {
   int count = 0;
@@ -178,13 +170,13 @@ void expect_failed_open_leaves_nothing(const char* mode, const std::function<voi
   use_fake(mode);
   EXPECT_EQ(status().source, SourceKind::kKernel);
   EXPECT_NE(status().to_string().find(note), std::string::npos) << status().to_string();
-  const int all = open_descriptors();
+  const int all = testing::open_descriptors();
   EXPECT_EQ(device_descriptors(), 0);
   EXPECT_EQ(our_fd(), -1);
   fail();
   use_fake(mode);
   EXPECT_EQ(status().source, SourceKind::kKernel);
-  EXPECT_EQ(open_descriptors(), all);
+  EXPECT_EQ(testing::open_descriptors(), all);
   EXPECT_EQ(device_descriptors(), 0);
 }
 

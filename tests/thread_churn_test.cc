@@ -12,6 +12,7 @@
 
 #include "rng/fill.h"
 #include "rng/internal/thread_state.h"
+#include "tests/proc_self.h"
 #include "tests/test_util.h"
 
 namespace snapsafe {
@@ -19,17 +20,6 @@ namespace {
 
 constexpr int kThreads = 10000;
 constexpr long kAllowedGrowthKiB = 8 * 1024;  // leaking the states would be ~80 MiB
-
-long resident_kib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) kib = std::atol(line + 6);
-  }
-  if (f != nullptr) std::fclose(f);
-  return kib;
-}
 
 void churn(void (*body)()) {
   for (int i = 0; i < kThreads; i += 2) {  // two at a time: this machine has two cores
@@ -54,13 +44,13 @@ class ThreadChurn : public ::testing::Test {
 
 TEST_F(ThreadChurn, StatesAreReleasedAndMemoryDoesNotGrow) {
   const uint64_t states_before = rng_internal::live_thread_states();
-  const long before = resident_kib();
+  const long before = testing::resident_kib();
   churn(draw_and_exit);
   EXPECT_EQ(rng_internal::live_thread_states(), states_before);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // (A sanitizer's quarantine and shadow memory grow on their own: RSS says nothing then;
   // the state count above and LeakSanitizer still do.)
-  EXPECT_LT(resident_kib() - before, kAllowedGrowthKiB);
+  EXPECT_LT(testing::resident_kib() - before, kAllowedGrowthKiB);
 #endif
 }
 
@@ -68,13 +58,13 @@ TEST_F(ThreadChurn, NegativeControlALeakIsSeen) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "RSS is not measured under a sanitizer, so neither is its control";
 #endif
-  const long before = resident_kib();
+  const long before = testing::resident_kib();
   churn([] {
     void* leaked = mmap(nullptr, rng_internal::kStateBytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     std::memset(leaked, 1, rng_internal::kStateBytes);  // touched, like a used state
   });
-  EXPECT_GT(resident_kib() - before, kAllowedGrowthKiB);
+  EXPECT_GT(testing::resident_kib() - before, kAllowedGrowthKiB);
 }
 
 }  // namespace

@@ -147,9 +147,7 @@ struct VdsoSymbol {
   const char* name;
   const char* version;
 };
-#if defined(__x86_64__)
-constexpr VdsoSymbol kVdsoGetrandom = {"__vdso_getrandom", "LINUX_2.6"};
-#elif defined(__aarch64__)
+#if defined(__aarch64__)
 constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.39"};
 #elif defined(__powerpc64__)
 constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.15"};
@@ -157,7 +155,7 @@ constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.15"};
 constexpr VdsoSymbol kVdsoGetrandom = {"__kernel_getrandom", "LINUX_2.6.29"};
 #elif defined(__loongarch__)
 constexpr VdsoSymbol kVdsoGetrandom = {"__vdso_getrandom", "LINUX_5.10"};
-#else
+#else  // x86-64 (and the guess elsewhere)
 constexpr VdsoSymbol kVdsoGetrandom = {"__vdso_getrandom", "LINUX_2.6"};
 #endif
 

@@ -23,7 +23,6 @@
 // leaked per fork; a value reported twice per fork child; a thread that drew parked for
 // good every ~0.3 s; 64 MiB touched and kept): the soak must then fail on exactly that
 // field (tests/soak/soak_negative_control_test.sh).
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,6 +44,7 @@
 #include <vector>
 
 #include "genid/counter_file.h"
+#include "tests/proc_self.h"
 #include "rng/c_api.h"
 #include "rng/internal/thread_state.h"
 #include "rng/status.h"
@@ -278,26 +278,6 @@ void run_phase(double seconds, const std::string& path, Sample* steady[2]) {
   g_threads.fetch_add(2);  // the steady drawers
 }
 
-long resident_kib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  char line[256];
-  long kib = -1;
-  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::strncmp(line, "VmRSS:", 6) == 0) kib = std::atol(line + 6);
-  }
-  if (f != nullptr) std::fclose(f);
-  return kib;
-}
-
-long open_descriptors() {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  long count = 0;
-  while (const dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
-  closedir(dir);
-  return count - 1;  // the directory's own descriptor
-}
-
 std::string g_made_counter_file;  // removed at the end
 
 std::string counter_file_path() {
@@ -370,8 +350,8 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   const double warm_up = std::max(1.0, std::min(5.0, seconds / 6));
   run_phase(warm_up, path, steady);
-  const long rss_before = resident_kib();
-  const long fds_before = open_descriptors();
+  const long rss_before = snapsafe::testing::resident_kib();
+  const long fds_before = snapsafe::testing::open_descriptors();
   const uint64_t states_before = snapsafe::rng_internal::live_thread_states();
 
   std::unique_ptr<char[]> ballast;
@@ -380,8 +360,8 @@ int main(int argc, char** argv) {
     std::memset(ballast.get(), 1, 64 << 20);
   }
   run_phase(seconds - warm_up, path, steady);
-  const long rss_after = resident_kib();
-  const long fds_after = open_descriptors();
+  const long rss_after = snapsafe::testing::resident_kib();
+  const long fds_after = snapsafe::testing::open_descriptors();
   const uint64_t states_after = snapsafe::rng_internal::live_thread_states();
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
