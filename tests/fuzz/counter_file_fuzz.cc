@@ -274,13 +274,14 @@ class MappedServer {
     append(&request, contents);
     append(&request, std::string(reinterpret_cast<const char*>(steps.data()),
                                  steps.size() * sizeof(Step)));
+    // libFuzzer's SIGALRM (its -timeout watchdog, every timeout/2 + 1 s) is installed
+    // without SA_RESTART: every call below that can block retries on EINTR, or a signal
+    // that lands while the child works would read as the child's death.
     char reply = 0;
-    const bool sent = write(to_child_, request.data(), request.size()) ==
-                      static_cast<ssize_t>(request.size());
-    const bool answered = sent && read(from_child_, &reply, 1) == 1 && reply == 'k';
+    const bool sent = write_exactly(to_child_, request.data(), request.size());
+    const bool answered = sent && read_exactly(from_child_, &reply, 1) && reply == 'k';
     if (!answered) {
-      int status = 0;
-      waitpid(pid_, &status, 0);
+      const int status = wait_for(pid_);
       FUZZ_CHECK(false, "the mapped-source child died on this input (status %#x): its report "
                  "is above", status);
     }
@@ -293,6 +294,24 @@ class MappedServer {
     const uint32_t size = static_cast<uint32_t>(field.size());
     out->append(reinterpret_cast<const char*>(&size), sizeof size);
     out->append(field);
+  }
+
+  static bool write_exactly(int fd, const char* data, size_t size) {
+    while (size > 0) {
+      const ssize_t n = write(fd, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data += n;
+      size -= static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  static int wait_for(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
   }
 
   static bool read_exactly(int fd, void* data, size_t size) {
@@ -326,7 +345,7 @@ class MappedServer {
       std::vector<Step> steps(raw_steps.size() / sizeof(Step));
       if (!steps.empty()) std::memcpy(steps.data(), raw_steps.data(), steps.size() * sizeof(Step));
       check_mapped(path, contents, steps);
-      if (write(out, "k", 1) != 1) break;
+      if (!write_exactly(out, "k", 1)) break;
     }
     _exit(0);
   }
@@ -336,8 +355,7 @@ class MappedServer {
     if (pid_ >= 0) {
       close(to_child_);
       close(from_child_);
-      int status = 0;
-      waitpid(pid_, &status, 0);
+      const int status = wait_for(pid_);
       FUZZ_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mapped-source child exit");
     }
     int request[2], reply[2];
