@@ -595,16 +595,20 @@ TEST_F(FaultInjection, NegativeControlWithoutTheStateExitGuardStatesLeak) {
 // by exit's TLS destructors first) or on another thread (the main thread's first draw is
 // then in the handler: it would reseed, SHA-256 and AES through OpenSSL), and the process
 // exits. The handler draws a word, a bulk request (kernel output masked: an AES keystream
-// through OpenSSL without the guard) and a C++ word, and writes them, the failure count
-// and the reseeds it caused to SNAPSAFE_FAULT_EXIT_FD, then _exits 0. 'n' in the mode:
+// through OpenSSL without the guard) and a C++ word, then draws on a thread that exits
+// (its state would be seeded for the next thread), and writes the values, the failure
+// count and the seeds it caused (reseeds and pooled states seeded) to
+// SNAPSAFE_FAULT_EXIT_FD, then _exits 0. 'n' in the mode:
 // the guard is off (the negative control). Measured before the guard, with OpenSSL's
 // objects fetched lazily: the bulk draw's first AES fetch after the cleanup crashed
 // (SIGSEGV in EVP_CIPHER_fetch); with them fetched at setup, OpenSSL is still called
 // after its cleanup (undefined: "no OpenSSL function may be called"), which the reseed
 // count shows.
 int g_exit_report_fd = -1;
+uint64_t seeds_made() { return rng_internal::reseed_count() + rng_internal::pool_seed_count(); }
+
 void draw_in_exit_handler() {
-  const uint64_t reseeds = rng_internal::reseed_count();
+  const uint64_t reseeds = seeds_made();
   uint64_t values[3] = {0, 0, 0};
   uint8_t big[4096];
   std::memset(big, 0, sizeof big);
@@ -617,10 +621,13 @@ void draw_in_exit_handler() {
     ++errors;
   }
   std::memcpy(&values[2], big + 2048, 8);
+  // A thread that draws and exits: its state must not be seeded for a next thread (through
+  // OpenSSL) either.
+  std::thread([] { (void)random_u64(); }).join();
   uint8_t report[sizeof values + 2];
   std::memcpy(report, values, sizeof values);
   report[sizeof values] = static_cast<uint8_t>(errors);
-  report[sizeof values + 1] = static_cast<uint8_t>(rng_internal::reseed_count() - reseeds);
+  report[sizeof values + 1] = static_cast<uint8_t>(seeds_made() - reseeds);
   if (write(g_exit_report_fd, report, sizeof report) != ssize_t(sizeof report)) _exit(4);
   _exit(0);
 }
@@ -743,7 +750,7 @@ void expect_exit_draws_succeed(const std::string& counter_file, const char* mode
   uint64_t values[3];
   std::memcpy(values, report.data(), sizeof values);
   EXPECT_EQ(report[24], 0) << "no draw failed";
-  EXPECT_EQ(report[25], 0) << "no reseed (no OpenSSL) after OpenSSL's cleanup";
+  EXPECT_EQ(report[25], 0) << "no seed (no OpenSSL) after OpenSSL's cleanup";
   EXPECT_NE(values[0], 0u);
   EXPECT_NE(values[1], 0u);
   EXPECT_NE(values[2], 0u);
@@ -759,8 +766,8 @@ TEST_F(FaultInjection, ExitHandlersDrawAfterOpensslsCleanupTheMainThreadNeverDre
 }
 
 TEST_F(FaultInjection, NegativeControlWithoutTheExitGuardOpensslIsUsedAfterItsCleanup) {
-  // The main thread's first draw, in the handler, reseeds through OpenSSL after its
-  // cleanup (or the process dies trying).
+  // The handler's draws reseed, or the state of its thread that exits is seeded for the
+  // next thread, through OpenSSL after its cleanup (or the process dies trying).
   const auto [status, report] = draws_in_exit_handlers(path_, "n");
   EXPECT_TRUE(status != 0 || (report.size() == 26u && report[25] > 0))
       << "status " << status << ", report of " << report.size() << " bytes";

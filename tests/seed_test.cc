@@ -30,6 +30,8 @@ class Seed : public ::testing::Test {
     counter_ = testing::use_fresh_counter_file();
     g_seen_count = 0;
     rng_internal::g_test_hooks.seed_material = &observe;
+    // Only reseeds of drawing threads, not the seeding of exited threads' pooled states.
+    rng_internal::g_test_hooks.disable_pool_seeding = true;
   }
   void TearDown() override { rng_internal::g_test_hooks = {}; }
   std::string counter_;

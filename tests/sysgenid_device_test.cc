@@ -145,6 +145,29 @@ TEST_P(BothModes, SeesEveryChangeAcknowledgesItAndNeverTracks) {
   EXPECT_EQ(fake::kernel().ioctls, ioctls) << "a lazy user never enables watcher tracking";
 }
 
+// A thread that exits seeds its state for the next thread under the generation of the
+// moment, and the process acknowledges it: a server whose threads each draw once and exit
+// (every draw then from a pooled state, with no reseed) still tells the overseer that it
+// adapted.
+TEST_P(BothModes, AStateSeededAtThreadExitIsAcknowledged) {
+  use_fake(GetParam());
+  std::atomic<int> phase{0};
+  std::thread idle([&phase] {
+    (void)random_u64();  // seeded under 100, acknowledged
+    phase = 1;
+    while (phase.load() != 2) sched_yield();
+  });  // exits after the bump: its state is seeded for the next thread, under 101
+  while (phase.load() != 1) sched_yield();
+  const uint32_t now = fake::bump();
+  ASSERT_NE(our_copy(), now);
+  phase = 2;
+  idle.join();
+  EXPECT_EQ(our_copy(), now) << "acknowledged by the exiting thread";
+  const uint64_t reseeds = status().reseeds;
+  testing::on_new_thread([] { (void)random_u64(); });
+  EXPECT_EQ(status().reseeds, reseeds) << "the next thread is served by the seeded state";
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, BothModes, ::testing::Values("mmap", "syscall"),
                          [](const auto& info) { return std::string(info.param); });
 

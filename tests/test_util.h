@@ -28,6 +28,7 @@
 
 #include "genid/counter_file.h"
 #include "genid/select.h"
+#include "rng/internal/thread_state.h"
 
 namespace snapsafe::testing {
 
@@ -70,6 +71,9 @@ inline void use_source(const std::vector<std::pair<std::string, std::string>>& s
   }
   for (const auto& [name, value] : settings) setenv(name.c_str(), value.c_str(), 1);
   genid::reinit_for_testing();
+  // States pooled at thread exit are stamped with the old source's generation, which the
+  // new source may reach too (every fake starts at the same number).
+  rng_internal::thread_state_pool_clear();
 }
 
 // Creates a fresh counter file and makes it the active source; returns its path.

@@ -26,6 +26,7 @@ constexpr size_t kFirstRefillBytes = 1024;
 constexpr int kRetired = -1;
 
 std::atomic<uint64_t> g_reseeds{0};
+std::atomic<uint64_t> g_pool_seeds{0};
 
 void release(ThreadState* st) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
@@ -48,18 +49,17 @@ int fail(ThreadState* st, void* out, size_t size, int error) {
   return error;
 }
 
-// Seeds `st` for `generation` and makes a first, short refill. The generation is written
-// *before* the reseed: if a snapshot lands in between, the clone's state says "seeded
-// under the old generation" and reseeds again, instead of keeping a key both clones share.
-// Unread bytes of the old state are dropped and wiped: after a reseed the buffer holds
-// nothing from before it. The first refill is only kFirstRefillBytes: right after a
+// Seeds `st` for `generation` and makes a first, short refill: a fresh key from the kernel
+// (derive_seed), nothing kept from before. The generation is written *before* the key: if
+// a snapshot lands in between, the clone's state says "seeded under the old generation"
+// and reseeds again, instead of keeping a key both clones share. Unread bytes of the old
+// state are dropped and wiped. The first refill is only kFirstRefillBytes: right after a
 // restore every thread reseeds at once, and each pays for 1 KiB of keystream, not 8.
-int reseed(ThreadState* st, genid::Generation generation) {
+int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generation) {
   st->generation = generation;
   forget(st);
   if (!genid::sources_still_valid()) return kRetired;
   if (const int error = derive_seed(generation, st->key)) return error;
-  EVP_CIPHER_CTX*& ctx = thread_cipher_context();
   if (ctx == nullptr) ctx = keystream_new();
   if (ctx == nullptr ||
       !keystream_reseed_step(ctx, st->key, st->buffer + (kBufferBytes - kFirstRefillBytes),
@@ -69,9 +69,21 @@ int reseed(ThreadState* st, genid::Generation generation) {
   SNAPSAFE_TEST_HOOK(mid_reseed);
   st->remaining = kFirstRefillBytes;
   st->seeded = 1;
-  g_reseeds.fetch_add(1, std::memory_order_relaxed);
+  return 0;
+}
+
+// After a state was seeded for `generation`: the process has adapted to it (every draw
+// checks the generation first), which a SysGenID source acknowledges.
+void acknowledge(genid::Generation generation) {
   const genid::OpenedSource& source = genid::init().active;
   if (source.acknowledge != nullptr) source.acknowledge(generation);
+}
+
+// A reseed of this thread's state.
+int reseed(ThreadState* st, genid::Generation generation) {
+  if (const int error = seed_state(st, thread_cipher_context(), generation)) return error;
+  g_reseeds.fetch_add(1, std::memory_order_relaxed);
+  acknowledge(generation);
   return 0;
 }
 
@@ -175,6 +187,21 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
   return error;
 }
 
+bool seed_for_next_thread(ThreadState* st, EVP_CIPHER_CTX*& ctx) noexcept {
+  if (SNAPSAFE_TEST_FLAG(disable_pool_seeding) || openssl_exiting()) return false;
+  const genid::Generation generation = genid::read_generation();
+  if (generation == genid::kGenerationUnknown) return false;
+  if (seed_state(st, ctx, generation) != 0) {
+    forget(st);
+    return false;
+  }
+  g_pool_seeds.fetch_add(1, std::memory_order_relaxed);
+  acknowledge(generation);  // threads served from the pool alone still acknowledge
+  return true;
+}
+
 uint64_t reseed_count() noexcept { return g_reseeds.load(std::memory_order_relaxed); }
+
+uint64_t pool_seed_count() noexcept { return g_pool_seeds.load(std::memory_order_relaxed); }
 
 }  // namespace snapsafe::rng_internal

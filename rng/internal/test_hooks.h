@@ -32,6 +32,9 @@ struct TestHooks {
   bool disable_state_pool = false;   // exited threads' states are unmapped, not reused,
                                      // and new threads map their own
   bool pool_without_wipe = false;    // negative control: a pooled state keeps its bytes
+  bool disable_pool_seeding = false;  // exiting threads pool their states wiped, unseeded
+  bool disable_pool_wipe_in_child = false;  // negative control: the fork child keeps the
+                                            // pooled (seeded) states as they were
   const uint8_t* injected_seed = nullptr;  // 32 bytes: derive_seed returns exactly these
   bool disable_hardware_rng = false;  // the CPU "has no" RDRAND
   uint64_t (*hardware_rng_value)() = nullptr;  // replaces each RDRAND value (health tests)

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "rng/internal/draw.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/vdso_getrandom.h"
@@ -62,7 +63,7 @@ void registry_add(ThreadState* state, EVP_CIPHER_CTX** ctx) {
 
 // Forgets `state`; keeps it and `ctx` (both wiped by the caller) for the next new thread,
 // or returns false (no context, or the pool is full): the caller then frees them.
-bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx) {
+void registry_remove(ThreadState* state) {
   registry_lock();
   for (Registered& r : *g_registry) {
     if (r.state == state) {
@@ -71,15 +72,26 @@ bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx) {
       break;
     }
   }
+  registry_unlock();
+}
+
+bool pool_has_room() {
+  if (SNAPSAFE_TEST_FLAG(disable_state_pool)) return false;
+  registry_lock();
+  const bool room = g_pool == nullptr || g_pool->size() < kMaxPooled;
+  registry_unlock();
+  return room;
+}
+
+bool pool_add(ThreadState* state, EVP_CIPHER_CTX* ctx) {
+  registry_lock();
   if (g_pool == nullptr) g_pool = new std::vector<Pooled>;
-  const bool pooled = ctx != nullptr && g_pool->size() < kMaxPooled &&
-                      !SNAPSAFE_TEST_FLAG(disable_state_pool);
+  const bool pooled = g_pool->size() < kMaxPooled;
   if (pooled) g_pool->push_back({state, ctx});
   registry_unlock();
   return pooled;
 }
 
-// A pooled state (all zero) and its parked context, or {nullptr, nullptr}.
 Pooled take_pooled() {
   Pooled taken{nullptr, nullptr};
   registry_lock();
@@ -138,6 +150,16 @@ void after_fork_in_child() {
       g_registry->resize(kept);
       g_live_states.store(kept, std::memory_order_relaxed);
     }
+    // Pooled states are seeded for the next thread (a key and unread output): wiped here
+    // too, like a live state, for a process whose pages lost MADV_WIPEONFORK. A pooled
+    // state is seeded or all zero, so only a seeded one is written (a page the kernel
+    // wiped is not faulted in).
+    if (!g_registry_skipped && g_pool != nullptr &&
+        !SNAPSAFE_TEST_FLAG(disable_pool_wipe_in_child)) {
+      for (const Pooled& p : *g_pool) {
+        if (p.state->seeded) OPENSSL_cleanse(p.state, sizeof *p.state);
+      }
+    }
     vdso_getrandom_forget_after_fork();
   }
   if (!g_registry_skipped) {
@@ -167,8 +189,14 @@ struct StateOwner {
       return;
     }
     if (!SNAPSAFE_TEST_FLAG(pool_without_wipe)) OPENSSL_cleanse(state, sizeof *state);
+    // Kept for the next thread, seeded for it (its first draw then costs no reseed):
+    // seeded while still registered, so a fork meanwhile wipes it in the child.
+    const bool to_pool = poolable && ctx != nullptr && pool_has_room();
+    if (to_pool && !SNAPSAFE_TEST_FLAG(pool_without_wipe)) seed_for_next_thread(state, ctx);
+    registry_remove(state);
     g_live_states.fetch_sub(1, std::memory_order_relaxed);
-    if (!registry_remove_and_pool(state, poolable ? ctx : nullptr)) {
+    if (!to_pool || !pool_add(state, ctx)) {
+      if (to_pool) OPENSSL_cleanse(state, sizeof *state);  // seeded above, for nobody
       if (ctx != nullptr) keystream_free(ctx);  // frees and cleanses the key schedule
       munmap(state, sizeof *state);
     }
@@ -224,6 +252,18 @@ ThreadState* thread_state_create() noexcept {
   t_state = state;
   t_creating = false;
   return state;
+}
+
+void thread_state_pool_clear() noexcept {
+  std::vector<Pooled> pooled;
+  registry_lock();
+  if (g_pool != nullptr) pooled.swap(*g_pool);
+  registry_unlock();
+  for (const Pooled& p : pooled) {
+    OPENSSL_cleanse(p.state, sizeof *p.state);
+    keystream_free(p.ctx);
+    munmap(p.state, sizeof *p.state);
+  }
 }
 
 EVP_CIPHER_CTX*& thread_cipher_context() noexcept { return t_owner.ctx; }
