@@ -163,7 +163,7 @@ void after_fork_in_child() {
     vdso_getrandom_forget_after_fork();
   }
   if (!g_registry_skipped) {
-    pthread_mutex_init(&g_registry_lock, nullptr);  // fresh: the child has one thread
+    pthread_mutex_unlock(&g_registry_lock);  // held by this thread since the prepare handler
   }
   t_holds_registry = false;
 }
