@@ -707,10 +707,25 @@ std::string measure_latency(int bumps, int threads) {
     reseed.push_back(now_ns() - t0);
   }
   const uint64_t reseeds = rng_internal::reseed_count() - reseeds_before;
-  // First draw in a new thread (state creation, cipher context, seed, first refill).
-  std::vector<uint64_t> first, second;
+  // First draw in a new thread. Threads come one after another, so each takes the state
+  // the one before pooled and seeded at its exit (thread_state.h). Then the same with the
+  // pool emptied before each thread: a new mapping, madvise calls, page faults, a new
+  // cipher context, a reseed.
+  std::vector<uint64_t> first, second, first_empty_pool;
   first.reserve(static_cast<size_t>(threads));
   second.reserve(static_cast<size_t>(threads));
+  for (int i = 0; i < threads; ++i) {
+    rng_internal::thread_state_pool_clear();
+    std::thread thread([&first_empty_pool] {
+      alignas(16) unsigned char bytes[16];
+      unsigned char* p = bytes;
+      const uint64_t t0 = now_ns();
+      snapsafe::fill(bytes, sizeof bytes);
+      benchmark::DoNotOptimize(p);
+      first_empty_pool.push_back(now_ns() - t0);
+    });
+    thread.join();
+  }
   for (int i = 0; i < threads; ++i) {
     std::thread thread([&first, &second] {
       alignas(16) unsigned char bytes[16];
@@ -735,6 +750,7 @@ std::string measure_latency(int bumps, int threads) {
   out += "  \"reseeds_expected\": " + std::to_string(bumps) + ",\n";
   out += "  \"control_no_bump\": " + json(summarize_us(control)) + ",\n";
   out += "  \"first_draw_new_thread\": " + json(summarize_us(first)) + ",\n";
+  out += "  \"first_draw_new_thread_empty_pool\": " + json(summarize_us(first_empty_pool)) + ",\n";
   out += "  \"first_draw_bytes\": 16,\n";
   for (const int n : {1, 2, 8, 64}) {
     out += "  \"parallel_reseed_threads_" + std::to_string(n) +

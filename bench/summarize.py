@@ -17,6 +17,9 @@ mmap mode unless the name says otherwise; times are wall-clock medians):
   check_mmap_ns      draw_with<true>(8) with sysgenid-mmap  - draw_with<false>(8)
   check_syscall_ns   draw_with<true>(8) with sysgenid-syscall - draw_with<false>(8)
   reseed_p50_us, reseed_p99_us   bump of the page -> next u64 draw completed
+  first_draw_ns      p50 of a new thread's first 16-byte draw (threads one after another:
+                     each takes the state its predecessor pooled and seeded at exit;
+                     extra.first_draw_empty_pool_p50_us: the same with the pool emptied)
   threads2_speedup   u64 throughput with 2 threads / with 1 thread (snapsafe)
 
 Usage: summarize.py --benchmarks FILE --latency FILE --out FILE
@@ -189,6 +192,7 @@ def main():
         "keystream_chacha20_gbps": gbps("keystream/chacha20_16k", 16384),
         "reseed_max_us": latency["reseed"]["max_us"],
         "first_draw_new_thread_p50_us": latency["first_draw_new_thread"]["p50_us"],
+        "first_draw_empty_pool_p50_us": latency.get("first_draw_new_thread_empty_pool", {}).get("p50_us"),
         "generate_random_1024_ns": t("generate_random/bulk_1024"),
         "generate_random_loop_1024_ns": t("generate_random/loop_1024"),
         "generate_random_128_ns": t("generate_random/bulk_128"),
@@ -279,6 +283,10 @@ def main():
                   f" p99 {p['per_thread']['p99_us']:.2f} us (no bump: "
                   f"{p['control_no_bump']['p50_us']:.2f} us); bump to last done p50 "
                   f"{p['round_bump_to_last_done']['p50_us']:.2f} us")
+    if "first_draw_new_thread_empty_pool" in latency:
+        print(f"first draw on a new thread: p50 {latency['first_draw_new_thread']['p50_us']:.2f} us"
+              f" (a state pooled and seeded by an exited thread), "
+              f"{latency['first_draw_new_thread_empty_pool']['p50_us']:.2f} us (pool empty)")
     if "memory_per_thread" in latency:
         print("memory per thread: " + ", ".join(
             f"{k} {v}" for k, v in latency["memory_per_thread"].items()))
