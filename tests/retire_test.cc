@@ -24,6 +24,7 @@ using testing::Bytes;
 
 TEST(Retire, AReplacedCounterFileIsNoticedAtARefill) {
   const std::string path = testing::use_fresh_counter_file();
+  bool retired_by_the_refills = false;
   testing::on_new_thread([&] {
     fill(Bytes(16).data(), 16);  // seeded; the generation will never move again
     ASSERT_EQ(unlink(path.c_str()), 0);
@@ -31,7 +32,11 @@ TEST(Retire, AReplacedCounterFileIsNoticedAtARefill) {
     testing::bump(path);  // the hook bumps the new file: this process cannot see it
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // still_valid's rate limit
     for (int i = 0; i < 2 * 8192 / 16; ++i) fill(Bytes(16).data(), 16);  // refills
+    // Asked here, before this thread exits (its exit, seeding the state for the next
+    // thread, would ask the sources too).
+    retired_by_the_refills = genid::retired();
   });
+  EXPECT_TRUE(retired_by_the_refills);
   EXPECT_TRUE(genid::retired());
   EXPECT_FALSE(status().buffered) << status().to_string();
   EXPECT_NE(status().to_string().find("retired"), std::string::npos);
