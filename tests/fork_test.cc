@@ -5,13 +5,19 @@
 //  - the pthread_atfork child handler, for pages that lost the flag: CRIU restores every
 //    byte of the page but not MADV_WIPEONFORK (measured: parent and child of a restored
 //    process printed the same values).
+// The flag is applied again at the first reseed after a generation change (a restore
+// changes it), for children made without fork()'s handlers (_Fork(), raw clone()).
 // And what a fork child must not hold: another thread's key and unread output, or a
 // live key in its copy of the OpenSSL cipher context (measured before: a child predicted
 // its parent's next 64 bytes from it).
 #include <openssl/evp.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstring>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -47,8 +53,9 @@ size_t shared_blocks_after_fork() {
 
 class Fork : public ::testing::Test {
  protected:
-  void SetUp() override { testing::use_fresh_counter_file(); }  // buffered, never bumped
+  void SetUp() override { counter_ = testing::use_fresh_counter_file(); }  // buffered
   void TearDown() override { rng_internal::g_test_hooks = {}; }
+  std::string counter_;
 };
 
 TEST_F(Fork, ChildAndParentShareNoBlock) { EXPECT_EQ(shared_blocks_after_fork(), 0u); }
@@ -181,6 +188,49 @@ TEST_F(Fork, WithoutWipeOnForkNothingIsBuffered) {
   });
   EXPECT_EQ(shared_blocks_after_fork(), 0u);
   rng_internal::reset_wipe_on_fork_refusal_for_testing();
+}
+
+// A restore drops MADV_WIPEONFORK from the state page (done here by hand, as CRIU does)
+// and its hook bumps the generation; the thread's next draw reseeds. Then a child made by
+// _Fork(), which runs no fork() handlers (so only the page flag can wipe its copy): whether
+// it finds the key its parent holds.
+bool handlerless_child_holds_the_parents_key(const std::string& counter_file) {
+  bool holds = false;
+  testing::on_new_thread([&] {
+    fill(Bytes(16).data(), 16);
+    rng_internal::ThreadState* const st = rng_internal::t_state;
+    ASSERT_EQ(madvise(st, rng_internal::kStateBytes, MADV_KEEPONFORK), 0);  // the restore
+    testing::bump(counter_file);                                             // its hook
+    fill(Bytes(16).data(), 16);  // reseeds under the new generation
+    uint8_t key[32];
+    std::memcpy(key, st->key, sizeof key);
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const pid_t pid = _Fork();
+    if (pid == 0) {  // async-signal-safe calls only: another thread may hold any lock
+      const char same = std::memcmp(st->key, key, sizeof key) == 0 ? 1 : 0;
+      _exit(write(fds[1], &same, 1) == 1 ? 0 : 1);
+    }
+    ASSERT_GT(pid, 0);
+    close(fds[1]);
+    char same = 0;
+    EXPECT_EQ(read(fds[0], &same, 1), 1);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    holds = same == 1;
+  });
+  return holds;
+}
+
+TEST_F(Fork, AReseedAfterARestoreFlagsTheStateAgainForChildrenWithoutForkHandlers) {
+  EXPECT_FALSE(handlerless_child_holds_the_parents_key(counter_));
+}
+
+TEST_F(Fork, NegativeControlWithoutTheFlagAgainAHandlerlessChildHoldsTheParentsKey) {
+  rng_internal::g_test_hooks.disable_reflag = true;
+  EXPECT_TRUE(handlerless_child_holds_the_parents_key(counter_));
 }
 
 }  // namespace

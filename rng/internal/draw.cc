@@ -58,6 +58,7 @@ int fail(ThreadState* st, void* out, size_t size, int error) {
 int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generation) {
   st->generation = generation;
   forget(st);
+  thread_state_reflag(st, generation);  // a restore dropped MADV_WIPEONFORK
   if (!genid::sources_still_valid()) return kRetired;
   if (const int error = derive_seed(generation, st->key)) return error;
   if (ctx == nullptr) ctx = keystream_new();

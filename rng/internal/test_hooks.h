@@ -32,6 +32,8 @@ struct TestHooks {
   bool disable_state_pool = false;   // exited threads' states are unmapped, not reused,
                                      // and new threads map their own
   bool pool_without_wipe = false;    // negative control: a pooled state keeps its bytes
+  bool disable_reflag = false;  // negative control: MADV_WIPEONFORK is never applied again
+                                // after a generation change (a restore dropped it)
   bool disable_pool_seeding = false;  // exiting threads pool their states wiped, unseeded
   bool disable_pool_wipe_in_child = false;  // negative control: the fork child keeps the
                                             // pooled (seeded) states as they were

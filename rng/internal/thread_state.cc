@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "genid/select.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/test_hooks.h"
@@ -119,6 +120,7 @@ void forget_own_state(ThreadState* st) {
   // draw from a reseed instead of returning its parent's bytes. With MADV_WIPEONFORK the
   // page is already zero here (in_use too), so the stamp is the only trace left.
   st->generation = kGenerationNever;
+  st->flag_generation = kGenerationNever;  // flag this page again: it may have none
   st->seeded = 0;
   if (st->in_use) {
     // That draw still owns `remaining` and the buffer (it resumes on return): nothing it
@@ -188,7 +190,9 @@ struct StateOwner {
       if (ctx != nullptr) keystream_free(ctx);
       return;
     }
+    const genid::Generation flag_generation = state->flag_generation;
     if (!SNAPSAFE_TEST_FLAG(pool_without_wipe)) OPENSSL_cleanse(state, sizeof *state);
+    state->flag_generation = flag_generation;  // public, and true of the pooled page
     // Kept for the next thread, seeded for it (its first draw then costs no reseed):
     // seeded while still registered, so a fork meanwhile wipes it in the child.
     const bool to_pool = poolable && ctx != nullptr && pool_has_room();
@@ -240,6 +244,7 @@ ThreadState* thread_state_create() noexcept {
     if (wiped) {
       madvise(map, sizeof(ThreadState), MADV_DONTDUMP);  // best effort
       state = static_cast<ThreadState*>(map);
+      state->flag_generation = genid::read_generation();  // flagged just now
       t_owner.state = state;
       t_owner.poolable = !SNAPSAFE_TEST_FLAG(disable_wipe_on_fork);
       registry_add(state, &t_owner.ctx);
@@ -252,6 +257,13 @@ ThreadState* thread_state_create() noexcept {
   t_state = state;
   t_creating = false;
   return state;
+}
+
+void thread_state_reflag(ThreadState* st, genid::Generation generation) noexcept {
+  if (st->flag_generation == generation || SNAPSAFE_TEST_FLAG(disable_reflag)) return;
+  // A state mapped without the flag on purpose (a test's) stays without it.
+  if (SNAPSAFE_TEST_FLAG(disable_wipe_on_fork)) return;
+  if (madvise(st, sizeof *st, MADV_WIPEONFORK) == 0) st->flag_generation = generation;
 }
 
 void thread_state_pool_clear() noexcept {

@@ -11,12 +11,15 @@
 //
 // Page flags alone are not enough: CRIU restores every byte of this page but not its
 // MADV_WIPEONFORK (measured: after a restore, parent and fork child printed the same
-// values). So a pthread_atfork child handler also wipes, in the child, every state of the
-// process: the forking thread's is reset to "never seeded", and every other thread's (no
+// values). So the flag is applied again at the first reseed after a generation change
+// (thread_state_reflag: a restore always changes the generation), and a pthread_atfork
+// child handler also wipes, in the child, every state of the process: the forking thread's is reset to "never seeded", and every other thread's (no
 // such thread exists in the child, but its key and unread output would) is zeroized and
 // unmapped with its cipher context. A registry of live states makes them reachable.
 // Not covered: children made without fork()'s handlers (_Fork(), raw clone()) of a
-// process whose pages lost MADV_WIPEONFORK in a restore (docs/DESIGN.md).
+// restored process before the forking thread's first reseed after the restore; its state
+// is then stamped with the old generation, so parent and child each reseed, from the
+// kernel, before they draw (docs/DESIGN.md).
 //
 // The state is zeroized when the thread exits, and kept with its parked cipher context for
 // the next new thread (up to 64; beyond, unmapped and freed): a first draw then costs no
@@ -59,7 +62,8 @@ struct ThreadState {
   uint32_t remaining;            // unread bytes at the end of `buffer`; 0 = refill/reseed
   volatile uint32_t in_use;      // nonzero while a draw runs on this thread
   uint8_t key[32];               // the next step's key (keystream.h)
-  unsigned char pad[kHeaderBytes - 56];
+  genid::Generation flag_generation;  // generation MADV_WIPEONFORK was last applied under
+                                      // (thread_state_reflag); kept when the state is pooled
   alignas(64) uint8_t buffer[kBufferBytes];  // keystream; consumed bytes are zero
 };
 static_assert(sizeof(ThreadState) == kStateBytes);
@@ -67,6 +71,12 @@ static_assert(sizeof(ThreadState) == kStateBytes);
 // This thread's state, or nullptr before its first buffered draw (and always in
 // kernel-backed mode). Read by the inline fast path; initial-exec TLS: one load.
 extern constinit thread_local ThreadState* t_state __attribute__((tls_model("initial-exec")));
+
+// Applies MADV_WIPEONFORK to `st` again if the generation moved since it was last applied:
+// a CRIU restore (which bumps the generation) drops the flag from every page, and fork()'s
+// handlers alone do not cover children made without them (_Fork(), raw clone()). One
+// madvise call per state per generation change (~0.3 us), at its reseed.
+void thread_state_reflag(ThreadState* st, genid::Generation generation) noexcept;
 
 // Creates this thread's state and its cipher context slot; nullptr if memory or
 // MADV_WIPEONFORK is unavailable, or the thread is exiting. Not async-signal-safe.
