@@ -49,6 +49,17 @@ int fail(ThreadState* st, void* out, size_t size, int error) {
   return error;
 }
 
+// Whether a generation change here may come from a process restore, which drops
+// MADV_WIPEONFORK from every page: a counter file is watched (its hook announces CRIU and
+// container restores). A VM snapshot keeps page flags: VMClock and SysGenID changes alone
+// need no madvise call (~0.4-0.9 us measured per reseed).
+bool restores_drop_page_flags() {
+  for (const genid::OpenedSource& source : genid::init().watched) {
+    if (source.kind == genid::SourceKind::kCounterFile) return true;
+  }
+  return false;
+}
+
 // Seeds `st` for `generation` and makes a first, short refill: a fresh key from the kernel
 // (derive_seed), nothing kept from before. The generation is written *before* the key: if
 // a snapshot lands in between, the clone's state says "seeded under the old generation"
@@ -58,7 +69,7 @@ int fail(ThreadState* st, void* out, size_t size, int error) {
 int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generation) {
   st->generation = generation;
   forget(st);
-  thread_state_reflag(st, generation);  // a restore dropped MADV_WIPEONFORK
+  if (restores_drop_page_flags()) thread_state_reflag(st, generation);
   if (!genid::sources_still_valid()) return kRetired;
   if (const int error = derive_seed(generation, st->key)) return error;
   if (ctx == nullptr) ctx = keystream_new();

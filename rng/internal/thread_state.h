@@ -12,7 +12,8 @@
 // Page flags alone are not enough: CRIU restores every byte of this page but not its
 // MADV_WIPEONFORK (measured: after a restore, parent and fork child printed the same
 // values). So the flag is applied again at the first reseed after a generation change
-// (thread_state_reflag: a restore always changes the generation), and a pthread_atfork
+// when a counter file is watched (thread_state_reflag: a restore's hook bumps it), and a
+// pthread_atfork
 // child handler also wipes, in the child, every state of the process: the forking thread's is reset to "never seeded", and every other thread's (no
 // such thread exists in the child, but its key and unread output would) is zeroized and
 // unmapped with its cipher context. A registry of live states makes them reachable.
@@ -75,7 +76,9 @@ extern constinit thread_local ThreadState* t_state __attribute__((tls_model("ini
 // Applies MADV_WIPEONFORK to `st` again if the generation moved since it was last applied:
 // a CRIU restore (which bumps the generation) drops the flag from every page, and fork()'s
 // handlers alone do not cover children made without them (_Fork(), raw clone()). One
-// madvise call per state per generation change (~0.3 us), at its reseed.
+// madvise call per state per generation change (~0.4-0.9 us), at its reseed; draw.cc
+// calls it only when a counter file is watched (restores are announced there; a VM
+// snapshot keeps page flags).
 void thread_state_reflag(ThreadState* st, genid::Generation generation) noexcept;
 
 // Creates this thread's state and its cipher context slot; nullptr if memory or
