@@ -62,8 +62,7 @@ void registry_add(ThreadState* state, EVP_CIPHER_CTX** ctx) {
   registry_unlock();
 }
 
-// Forgets `state`; keeps it and `ctx` (both wiped by the caller) for the next new thread,
-// or returns false (no context, or the pool is full): the caller then frees them.
+// Forgets `state` (its thread is exiting): a fork child no longer wipes it as a live state.
 void registry_remove(ThreadState* state) {
   registry_lock();
   for (Registered& r : *g_registry) {
@@ -84,6 +83,8 @@ bool pool_has_room() {
   return room;
 }
 
+// Keeps `state` (seeded for the next thread, or wiped) and its parked `ctx` for the next
+// new thread; false if the pool filled up meanwhile (the caller then frees them).
 bool pool_add(ThreadState* state, EVP_CIPHER_CTX* ctx) {
   registry_lock();
   if (g_pool == nullptr) g_pool = new std::vector<Pooled>;
@@ -93,6 +94,7 @@ bool pool_add(ThreadState* state, EVP_CIPHER_CTX* ctx) {
   return pooled;
 }
 
+// A pooled state and its parked context, or {nullptr, nullptr}.
 Pooled take_pooled() {
   Pooled taken{nullptr, nullptr};
   registry_lock();
@@ -154,8 +156,8 @@ void after_fork_in_child() {
     }
     // Pooled states are seeded for the next thread (a key and unread output): wiped here
     // too, like a live state, for a process whose pages lost MADV_WIPEONFORK. A pooled
-    // state is seeded or all zero, so only a seeded one is written (a page the kernel
-    // wiped is not faulted in).
+    // state is seeded, or wiped but for its (public) flag generation, so only a seeded one
+    // is written (a page the kernel wiped is not faulted in).
     if (!g_registry_skipped && g_pool != nullptr &&
         !SNAPSAFE_TEST_FLAG(disable_pool_wipe_in_child)) {
       for (const Pooled& p : *g_pool) {

@@ -30,8 +30,8 @@
 // thread is served like any other, without a reseed (measured: p50 ~9 us -> ~1.5 us),
 // and a generation change meanwhile makes it reseed as usual. Nothing of the previous
 // owner survives: its key and unread output are wiped before the new key is made. A
-// pooled state is seeded or all zero; the fork child wipes the seeded ones, like live
-// states. The OpenSSL cipher context is in ordinary heap but holds no live key between
+// pooled state is seeded, or wiped but for the generation its page flag was applied
+// under; the fork child wipes the seeded ones, like live states. The OpenSSL cipher context is in ordinary heap but holds no live key between
 // steps (keystream.h: it is parked on a public all-zero key); the key itself lives in the
 // state page.
 #pragma once
