@@ -62,8 +62,11 @@ void registry_add(ThreadState* state, EVP_CIPHER_CTX** ctx) {
   registry_unlock();
 }
 
-// Forgets `state` (its thread is exiting): a fork child no longer wipes it as a live state.
-void registry_remove(ThreadState* state) {
+// Forgets `state` (its thread is exiting: a fork child no longer wipes it as a live
+// state); keeps it (seeded for the next thread, or wiped) and its parked `ctx` for the
+// next new thread, or returns false (no context, or the pool is full): the caller then
+// frees them.
+bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx) {
   registry_lock();
   for (Registered& r : *g_registry) {
     if (r.state == state) {
@@ -72,26 +75,21 @@ void registry_remove(ThreadState* state) {
       break;
     }
   }
+  if (g_pool == nullptr) g_pool = new std::vector<Pooled>;
+  const bool pooled = ctx != nullptr && g_pool->size() < kMaxPooled &&
+                      !SNAPSAFE_TEST_FLAG(disable_state_pool);
+  if (pooled) g_pool->push_back({state, ctx});
   registry_unlock();
+  return pooled;
 }
 
+// Whether an exiting thread's state would be pooled now (then it is worth seeding).
 bool pool_has_room() {
   if (SNAPSAFE_TEST_FLAG(disable_state_pool)) return false;
   registry_lock();
   const bool room = g_pool == nullptr || g_pool->size() < kMaxPooled;
   registry_unlock();
   return room;
-}
-
-// Keeps `state` (seeded for the next thread, or wiped) and its parked `ctx` for the next
-// new thread; false if the pool filled up meanwhile (the caller then frees them).
-bool pool_add(ThreadState* state, EVP_CIPHER_CTX* ctx) {
-  registry_lock();
-  if (g_pool == nullptr) g_pool = new std::vector<Pooled>;
-  const bool pooled = g_pool->size() < kMaxPooled;
-  if (pooled) g_pool->push_back({state, ctx});
-  registry_unlock();
-  return pooled;
 }
 
 // A pooled state and its parked context, or {nullptr, nullptr}.
@@ -199,9 +197,8 @@ struct StateOwner {
     // seeded while still registered, so a fork meanwhile wipes it in the child.
     const bool to_pool = poolable && ctx != nullptr && pool_has_room();
     if (to_pool && !SNAPSAFE_TEST_FLAG(pool_without_wipe)) seed_for_next_thread(state, ctx);
-    registry_remove(state);
     g_live_states.fetch_sub(1, std::memory_order_relaxed);
-    if (!to_pool || !pool_add(state, ctx)) {
+    if (!registry_remove_and_pool(state, to_pool ? ctx : nullptr)) {
       if (to_pool) OPENSSL_cleanse(state, sizeof *state);  // seeded above, for nobody
       if (ctx != nullptr) keystream_free(ctx);  // frees and cleanses the key schedule
       munmap(state, sizeof *state);
