@@ -682,6 +682,31 @@ std::string measure_memory_per_thread() {
          ", \"vdso_state_bytes_kernel_served_thread\": " + std::to_string(vdso_kernel) + "}";
 }
 
+// Times the first and second 16-byte fill of `threads` threads, created one after
+// another; with `empty_pool`, the state pool is emptied before each.
+void time_new_threads_first_fills(int threads, bool empty_pool, std::vector<uint64_t>* first,
+                                  std::vector<uint64_t>* second) {
+  first->reserve(static_cast<size_t>(threads));
+  second->reserve(static_cast<size_t>(threads));
+  for (int i = 0; i < threads; ++i) {
+    if (empty_pool) rng_internal::thread_state_pool_clear();
+    std::thread thread([first, second] {
+      alignas(16) unsigned char bytes[16];
+      unsigned char* p = bytes;
+      const uint64_t t0 = now_ns();
+      snapsafe::fill(bytes, sizeof bytes);
+      benchmark::DoNotOptimize(p);
+      const uint64_t t1 = now_ns();
+      snapsafe::fill(bytes, sizeof bytes);
+      benchmark::DoNotOptimize(p);
+      const uint64_t t2 = now_ns();
+      first->push_back(t1 - t0);
+      second->push_back(t2 - t1);
+    });
+    thread.join();
+  }
+}
+
 std::string measure_latency(int bumps, int threads) {
   g_sources->activate(Source::kSysgenidMmap);
   // Control: the same timed draw without a bump (timer overhead + one buffered draw).
@@ -711,37 +736,10 @@ std::string measure_latency(int bumps, int threads) {
   // the one before pooled and seeded at its exit (thread_state.h). Then the same with the
   // pool emptied before each thread: a new mapping, madvise calls, page faults, a new
   // cipher context, a reseed.
-  std::vector<uint64_t> first, second, first_empty_pool;
-  first.reserve(static_cast<size_t>(threads));
-  second.reserve(static_cast<size_t>(threads));
-  for (int i = 0; i < threads; ++i) {
-    rng_internal::thread_state_pool_clear();
-    std::thread thread([&first_empty_pool] {
-      alignas(16) unsigned char bytes[16];
-      unsigned char* p = bytes;
-      const uint64_t t0 = now_ns();
-      snapsafe::fill(bytes, sizeof bytes);
-      benchmark::DoNotOptimize(p);
-      first_empty_pool.push_back(now_ns() - t0);
-    });
-    thread.join();
-  }
-  for (int i = 0; i < threads; ++i) {
-    std::thread thread([&first, &second] {
-      alignas(16) unsigned char bytes[16];
-      unsigned char* p = bytes;
-      uint64_t t0 = now_ns();
-      snapsafe::fill(bytes, sizeof bytes);
-      benchmark::DoNotOptimize(p);
-      const uint64_t t1 = now_ns();
-      snapsafe::fill(bytes, sizeof bytes);
-      benchmark::DoNotOptimize(p);
-      const uint64_t t2 = now_ns();
-      first.push_back(t1 - t0);
-      second.push_back(t2 - t1);
-    });
-    thread.join();
-  }
+  std::vector<uint64_t> first, second, first_empty_pool, second_empty_pool;
+  time_new_threads_first_fills(threads, /*empty_pool=*/true, &first_empty_pool,
+                               &second_empty_pool);
+  time_new_threads_first_fills(threads, /*empty_pool=*/false, &first, &second);
   std::string out = "{\n";
   out += "  \"source\": \"sysgenid-mmap (simulated page on a regular file)\",\n";
   out += "  \"clock\": \"CLOCK_MONOTONIC\",\n";
