@@ -79,6 +79,10 @@ std::atomic<uint64_t> g_signals_handled{0};
 std::atomic<uint64_t> g_draw_errors{0};
 
 std::atomic<bool> g_stop{false};
+// The signaller stops (and is joined) first: pthread_kill on a thread that has been joined
+// is undefined (glibc may have unmapped its descriptor with its stack: a SIGSEGV seen once
+// in CI), so the steady drawers it targets must outlive it.
+std::atomic<bool> g_stop_signals{false};
 std::atomic<uint64_t> g_threads{0}, g_forks{0}, g_bumps{0}, g_child_failures{0};
 std::vector<int> g_leaked_fds;  // negative control "fd" (fork thread only)
 
@@ -236,7 +240,7 @@ void bumper(const std::string& path) {
 }
 
 void signaller(const std::vector<pthread_t>& targets) {
-  for (uint64_t i = 0; !g_stop.load(); ++i) {
+  for (uint64_t i = 0; !g_stop_signals.load(); ++i) {
     pthread_kill(targets[i % targets.size()], SIGUSR1);
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
@@ -255,6 +259,7 @@ void leak_a_state() {
 // Runs every participant until `seconds` passed, then stops and joins them all.
 void run_phase(double seconds, const std::string& path, Sample* steady[2]) {
   g_stop = false;
+  g_stop_signals = false;
   std::vector<std::thread> threads;
   threads.emplace_back(steady_drawer, steady[0]);
   threads.emplace_back(steady_drawer, steady[1]);
@@ -263,7 +268,7 @@ void run_phase(double seconds, const std::string& path, Sample* steady[2]) {
   threads.emplace_back(churn);
   threads.emplace_back(forker);
   threads.emplace_back(bumper, path);
-  threads.emplace_back(signaller, targets);
+  std::thread signals(signaller, targets);
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   auto next_leak = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() < end) {
@@ -273,6 +278,8 @@ void run_phase(double seconds, const std::string& path, Sample* steady[2]) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  g_stop_signals = true;
+  signals.join();  // before its targets can exit
   g_stop = true;
   for (std::thread& t : threads) t.join();
   g_threads.fetch_add(2);  // the steady drawers
