@@ -155,6 +155,32 @@ double now_ms() {
 
 void sleep_ms(int ms) { usleep(ms * 1000); }
 
+// Interrupts the calling thread with SIGUSR1 (no SA_RESTART) after ~200 ms, and again
+// every 50 ms until done() says the blocking call under test returned: a single signal
+// could arrive before the call blocks (the vCPU's host thread descheduled) and leave it
+// blocked for good. Joined before the test goes on, so no signal outlives it.
+class Interrupter {
+ public:
+  Interrupter() : target_(pthread_self()), thread_([this] { run(); }) {}
+  ~Interrupter() { done(); }
+  void done() {
+    returned_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    sleep_ms(200);
+    while (!returned_.load()) {
+      pthread_kill(target_, SIGUSR1);
+      sleep_ms(50);
+    }
+  }
+  const pthread_t target_;
+  std::atomic<bool> returned_{false};
+  std::thread thread_;
+};
+
 // Runs `child` in a forked process; returns its exit status (or -1 if it died).
 int in_child(const std::function<int()>& child) {
   fflush(stdout);
@@ -234,15 +260,13 @@ void test_read_nonblock_toggle() {
 void test_read_signal() {
   Dev d;
   uint32_t value;
-  const pthread_t self = pthread_self();
-  std::thread killer([self] {
-    sleep_ms(200);
-    pthread_kill(self, SIGUSR1);
-  });
   const double start = now_ms();
-  CHECK_ERRNO(read(d.fd, &value, sizeof value), EINTR);  // handler without SA_RESTART
+  Interrupter interrupter;
+  const ssize_t rc = read(d.fd, &value, sizeof value);
+  const int error = errno;
+  interrupter.done();
+  CHECK_ERRNO((errno = error, rc), EINTR);  // handler without SA_RESTART
   CHECK(now_ms() - start >= 150);
-  killer.join();
 }
 
 void test_write() {
@@ -580,13 +604,11 @@ void test_wait_signal() {
   CHECK(track(t.fd, true) == 0);
   bump();
   Dev w;
-  const pthread_t self = pthread_self();
-  std::thread killer([self] {
-    sleep_ms(200);
-    pthread_kill(self, SIGUSR1);
-  });
-  CHECK_ERRNO(wait_watchers(w.fd, 0), EINTR);
-  killer.join();
+  Interrupter interrupter;
+  const int rc = wait_watchers(w.fd, 0);
+  const int error = errno;
+  interrupter.done();
+  CHECK_ERRNO((errno = error, rc), EINTR);
 }
 
 // Concurrent bumps, acknowledgements and tracking changes: the outdated-watcher count
