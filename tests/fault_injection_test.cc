@@ -650,17 +650,23 @@ const bool g_exit_scenario = run_exit_scenario_if_asked();
 
 // Fork during the one-time setup (rng/internal/setup.h), in a process started for it
 // (SNAPSAFE_FAULT_SETUP_FORK: nothing was set up before). A thread's first draw parks
-// inside the setup (test hook inside_setup: inside the RDRAND probe's static guard) for up
-// to 300 ms; the main thread forks meanwhile, and the child draws (SIGALRM after 2 s). The
+// inside the setup (test hook inside_setup: inside the RDRAND probe's static guard) until
+// the main thread's fork() has returned, or for 1 s (with the fix, fork() waits for the
+// setup, so the park's time runs out first); the child draws (SIGALRM after 2 s). The
 // child's exit status (or 128 + its signal) goes to SNAPSAFE_FAULT_EXIT_FD. 'n' in the
 // mode: fork() does not wait for the setup (the negative control: the child inherits the
 // half-done guard and hangs). Found by the soak; measured before the fix with forks during
 // other threads' first draws: 2-4 of 300 processes had a child hang.
 std::atomic<bool> g_parked_in_setup{false};
+std::atomic<bool> g_fork_returned{false};
 void park_inside_setup() {
   rng_internal::g_test_hooks.inside_setup = nullptr;
   g_parked_in_setup = true;
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the fork lands meanwhile
+  // No fixed sleep: the fork lands inside the setup however slowly the main thread runs.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!g_fork_returned.load() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 bool run_setup_fork_scenario_if_asked() {
@@ -677,6 +683,7 @@ bool run_setup_fork_scenario_if_asked() {
   });
   while (!g_parked_in_setup.load()) sched_yield();
   const pid_t pid = fork();
+  g_fork_returned = true;
   if (pid == 0) {
     alarm(2);
     uint64_t value = 0;
