@@ -111,7 +111,7 @@ TEST(CApi, UniformSmallBoundIsFlat) {
   }
   double chi2 = 0;
   for (int c : counts) chi2 += std::pow(c - kDraws / 6.0, 2) / (kDraws / 6.0);
-  EXPECT_LT(chi2, 25.0);  // 5 degrees of freedom: p < 0.0002
+  EXPECT_LT(chi2, 35.0);  // 5 degrees of freedom: a false failure p = 2.8e-6
 }
 
 TEST(CApi, UuidText) {

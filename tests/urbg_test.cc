@@ -90,13 +90,14 @@ TEST(BitGen, GenerateRandomFillsEveryElementInBulk) {
     std::set<uint64_t> distinct(words.begin() + 1, words.end() - 1);
     EXPECT_EQ(distinct.size(), n) << n;  // 64-bit values: a repeat would be a bug
   }
-  // Every bit position is set in about half of 4096 words (+-5 sigma = +-160).
+  // Every bit position is set in about half of 4096 words (+-6.25 sigma = +-200: a false
+  // failure of any of the 64 positions, p = 2.6e-8).
   std::vector<uint64_t> words(4096);
   generate_random_like_cxx26(words, gen);
   for (int bit = 0; bit < 64; ++bit) {
     int ones = 0;
     for (uint64_t w : words) ones += static_cast<int>((w >> bit) & 1);
-    EXPECT_NEAR(ones, 2048, 160) << "bit " << bit;
+    EXPECT_NEAR(ones, 2048, 200) << "bit " << bit;
   }
   uint64_t c_array[3] = {};
   gen.generate_random(c_array);
