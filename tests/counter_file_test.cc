@@ -371,7 +371,10 @@ TEST(StillValid, ReopeningTheSameFileReusesItsMapping) {
   EXPECT_EQ(a.still_valid, b.still_valid);
 }
 
-// The cost, measured (printed; the bounds are loose, for a loaded machine).
+// The cost, measured and printed. What is asserted is the rate limit, as a ratio within
+// this run (no absolute time: the host's speed moves 4x between days): with the lstat at
+// most once per interval a call costs a small fraction of one that lstats every time
+// (measured ~40x apart).
 TEST(StillValid, Cost) {
   const std::string path = testing::temp_path("generation");
   create_file_at(path);
@@ -398,7 +401,7 @@ TEST(StillValid, Cost) {
             << every_call << " ns per call with the lstat on every call\n";
   RecordProperty("still_valid_ns", std::to_string(limited));
   RecordProperty("still_valid_lstat_every_call_ns", std::to_string(every_call));
-  EXPECT_LT(limited, 1000.0);
+  EXPECT_LT(limited * 5, every_call);
 }
 
 // ---- (d) Truncated while mapped (`: > FILE`). Without the guard every process that
