@@ -155,31 +155,28 @@ double now_ms() {
 
 void sleep_ms(int ms) { usleep(ms * 1000); }
 
-// Interrupts the calling thread with SIGUSR1 (no SA_RESTART) after ~200 ms, and again
-// every 50 ms until done() says the blocking call under test returned: a single signal
-// could arrive before the call blocks (the vCPU's host thread descheduled) and leave it
-// blocked for good. Joined before the test goes on, so no signal outlives it.
-class Interrupter {
- public:
-  Interrupter() : target_(pthread_self()), thread_([this] { run(); }) {}
-  ~Interrupter() { done(); }
-  void done() {
-    returned_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void run() {
+// Runs the blocking `call` while another thread interrupts this one with SIGUSR1 (no
+// SA_RESTART): after ~200 ms, then every 50 ms until `call` returned. A single signal could
+// arrive before the call blocks (the vCPU's host thread descheduled) and leave it blocked
+// for good. The interrupter is joined before this returns, so no signal outlives it.
+// Returns `call`'s result with its errno.
+long interrupted(const std::function<long()>& call) {
+  const pthread_t target = pthread_self();
+  std::atomic<bool> returned{false};
+  std::thread interrupter([&] {
     sleep_ms(200);
-    while (!returned_.load()) {
-      pthread_kill(target_, SIGUSR1);
+    while (!returned.load()) {
+      pthread_kill(target, SIGUSR1);
       sleep_ms(50);
     }
-  }
-  const pthread_t target_;
-  std::atomic<bool> returned_{false};
-  std::thread thread_;
-};
+  });
+  const long rc = call();
+  const int error = errno;
+  returned = true;
+  interrupter.join();
+  errno = error;
+  return rc;
+}
 
 // Runs `child` in a forked process; returns its exit status (or -1 if it died).
 int in_child(const std::function<int()>& child) {
@@ -261,11 +258,8 @@ void test_read_signal() {
   Dev d;
   uint32_t value;
   const double start = now_ms();
-  Interrupter interrupter;
-  const ssize_t rc = read(d.fd, &value, sizeof value);
-  const int error = errno;
-  interrupter.done();
-  CHECK_ERRNO((errno = error, rc), EINTR);  // handler without SA_RESTART
+  CHECK_ERRNO(interrupted([&] { return read(d.fd, &value, sizeof value); }),
+              EINTR);  // handler without SA_RESTART
   CHECK(now_ms() - start >= 150);
 }
 
@@ -604,11 +598,7 @@ void test_wait_signal() {
   CHECK(track(t.fd, true) == 0);
   bump();
   Dev w;
-  Interrupter interrupter;
-  const int rc = wait_watchers(w.fd, 0);
-  const int error = errno;
-  interrupter.done();
-  CHECK_ERRNO((errno = error, rc), EINTR);
+  CHECK_ERRNO(interrupted([&] { return static_cast<long>(wait_watchers(w.fd, 0)); }), EINTR);
 }
 
 // Concurrent bumps, acknowledgements and tracking changes: the outdated-watcher count
