@@ -232,13 +232,14 @@ def main():
     extra["derive_seed_ns"] = t("component/derive_seed")
     extra["step_fixed_ns"] = t("component/step_fixed")
 
-    # Floors: what the same ratio is for the part of the operation that no implementation
-    # can skip while the restore-proof core's holes stay closed (timed in the same loops).
+    # Bounds: the same ratio for the part of the operation that no implementation can skip
+    # while the restore-proof core's holes stay closed, timed in the same loops (a floor
+    # for a time ratio, a ceiling for a throughput ratio).
     def paired_value(name, key):
         entry = paired.get(name)
         return float("nan") if entry is None else entry[key]
 
-    floors = {
+    bounds = {
         "fill4096_vs_keystream": (
             0.25 / paired_value("bulk_step4096_vs_keystream16k", "ratio_p50"),
             "the bulk step alone: re-key, keystream straight to the output, park (hole 4)"),
@@ -254,11 +255,11 @@ def main():
         ok = measured <= limit if op == "<=" else measured >= limit
         result = {"name": name, "what": what, "measured": round(measured, 4), "op": op,
                   "limit": limit, "pass": bool(ok)}
-        if name in floors:
-            floor, floor_what = floors[name]
-            result["floor"] = floor
-            result["floor_what"] = floor_what
-            result["limit_below_floor"] = bool(floor > limit if op == "<=" else floor < limit)
+        if name in bounds:
+            bound, bound_what = bounds[name]
+            result["bound"] = bound
+            result["bound_what"] = bound_what
+            result["limit_past_bound"] = bool(bound > limit if op == "<=" else bound < limit)
         return result
 
     targets = [
@@ -307,8 +308,8 @@ def main():
 
     for x in targets:
         x["measured"] = clean(x["measured"])
-        if "floor" in x:
-            x["floor"] = clean(x["floor"])
+        if "bound" in x:
+            x["bound"] = clean(x["bound"])
 
     result = {"schema": "snapsafe-bench/1"}
     result.update(rounded(keys))
@@ -370,13 +371,13 @@ def main():
                   f" over {x['rounds']} rounds")
     for x in targets:
         measured = "n/a" if x["measured"] is None else f"{x['measured']:.4f}"
-        floor = ""
-        if x.get("floor") is not None:
-            floor = f"  (floor {x['floor']:.4f}" + (
-                ": the limit is past what the closed holes allow)" if x["limit_below_floor"]
+        bound = ""
+        if x.get("bound") is not None:
+            bound = f"  (bound {x['bound']:.4f}" + (
+                ": the limit is past what the closed holes allow)" if x["limit_past_bound"]
                 else ")")
         print(f"target {x['name']:24s} {measured:>9s} {x['op']} {x['limit']:<5} "
-              f"{'PASS' if x['pass'] else 'FAIL'}{floor}")
+              f"{'PASS' if x['pass'] else 'FAIL'}{bound}")
     if missing:
         print("missing benchmarks: " + ", ".join(sorted(set(missing))), file=sys.stderr)
         return 1
