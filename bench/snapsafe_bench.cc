@@ -877,7 +877,7 @@ struct BulkStep4096Op {
 // rotating order: a round takes ~0.2 ms, far shorter than the host's drift.
 std::string measure_reseed_rounds(int rounds) {
   constexpr int kBlock = 33;
-  std::vector<double> syscall, reseed, floor;
+  std::vector<double> syscall_ns, reseed_ns, floor_ns;
   uint8_t seed[32], key[32], out[16];
   EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
   if (ctx == nullptr) die("keystream_new");
@@ -885,7 +885,7 @@ std::string measure_reseed_rounds(int rounds) {
     for (int k = 0; k < kBlock; ++k) {
       const uint64_t t0 = now_ns();
       if (rng_internal::kernel_fill(seed, sizeof seed) != 0) die("getrandom failed");
-      if (k > 0) syscall.push_back(static_cast<double>(now_ns() - t0));
+      if (k > 0) syscall_ns.push_back(static_cast<double>(now_ns() - t0));
     }
   };
   auto time_reseed = [&] {
@@ -893,7 +893,7 @@ std::string measure_reseed_rounds(int rounds) {
       const uint64_t t0 = now_ns();
       g_sources->bump_sysgenid();
       benchmark::DoNotOptimize(snapsafe::random_u64());
-      if (k > 0) reseed.push_back(static_cast<double>(now_ns() - t0));
+      if (k > 0) reseed_ns.push_back(static_cast<double>(now_ns() - t0));
     }
   };
   auto time_floor = [&] {
@@ -904,7 +904,7 @@ std::string measure_reseed_rounds(int rounds) {
         die("derive_seed / keystream_reseed_step");
       }
       benchmark::DoNotOptimize(out);
-      if (k > 0) floor.push_back(static_cast<double>(now_ns() - t0));
+      if (k > 0) floor_ns.push_back(static_cast<double>(now_ns() - t0));
     }
   };
   for (int i = 0; i < rounds; ++i) {
@@ -915,7 +915,7 @@ std::string measure_reseed_rounds(int rounds) {
     }
   }
   rng_internal::keystream_free(ctx);
-  const double syscall_p50 = quantile(syscall, 0.5);
+  const double syscall_p50 = quantile(syscall_ns, 0.5);
   char text[640];
   std::snprintf(text, sizeof text,
                 "{\"rounds\": %d, \"reseed_p50_ns\": %.1f, \"reseed_p99_ns\": %.1f, "
@@ -923,10 +923,10 @@ std::string measure_reseed_rounds(int rounds) {
                 "\"floor_p50_ns\": %.1f, \"floor_p99_ns\": %.1f, "
                 "\"p50_ratio\": %.4f, \"p99_ratio\": %.4f, "
                 "\"floor_p50_ratio\": %.4f, \"floor_p99_ratio\": %.4f}",
-                rounds, quantile(reseed, 0.5), quantile(reseed, 0.99), syscall_p50,
-                quantile(syscall, 0.99), quantile(floor, 0.5), quantile(floor, 0.99),
-                quantile(reseed, 0.5) / syscall_p50, quantile(reseed, 0.99) / syscall_p50,
-                quantile(floor, 0.5) / syscall_p50, quantile(floor, 0.99) / syscall_p50);
+                rounds, quantile(reseed_ns, 0.5), quantile(reseed_ns, 0.99), syscall_p50,
+                quantile(syscall_ns, 0.99), quantile(floor_ns, 0.5), quantile(floor_ns, 0.99),
+                quantile(reseed_ns, 0.5) / syscall_p50, quantile(reseed_ns, 0.99) / syscall_p50,
+                quantile(floor_ns, 0.5) / syscall_p50, quantile(floor_ns, 0.99) / syscall_p50);
   return text;
 }
 
