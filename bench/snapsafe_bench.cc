@@ -356,31 +356,44 @@ void bm_generate_random(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * kWords);
 }
 
-// The raw keystream ceiling: `cipher` encrypting a kBytes buffer in place, one call each.
+// The raw keystream ceiling: `cipher_name` encrypting a kBytes buffer in place, one EVP
+// call per op(). Used by bm_keystream and, as the anchor of a pair, by measure_pairs.
 template <int kBytes>
-void bm_keystream(benchmark::State& state, const char* cipher_name) {
-  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, cipher_name, nullptr);
+struct KeystreamOp {
+  EVP_CIPHER* cipher;
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  unsigned char key[32], iv[16] = {};
-  RAND_bytes(key, sizeof key);
-  if (cipher == nullptr || ctx == nullptr ||
-      EVP_EncryptInit_ex2(ctx, cipher, key, iv, nullptr) != 1) {
-    state.SkipWithError("cipher unavailable");
+  alignas(64) static inline uint8_t buffer[kBytes];
+  bool ready = false;
+  explicit KeystreamOp(const char* cipher_name = "AES-256-CTR")
+      : cipher(EVP_CIPHER_fetch(nullptr, cipher_name, nullptr)) {
+    uint8_t key[32];
+    const uint8_t iv[16] = {};
+    RAND_bytes(key, sizeof key);
+    ready = cipher != nullptr && ctx != nullptr &&
+            EVP_EncryptInit_ex2(ctx, cipher, key, iv, nullptr) == 1;
+  }
+  ~KeystreamOp() {
     EVP_CIPHER_CTX_free(ctx);
     EVP_CIPHER_free(cipher);
-    return;
   }
-  alignas(64) static unsigned char buffer[kBytes];
-  unsigned char* p = buffer;
-  for (auto _ : state) {
+  BENCH_INLINE void op() {
     int written = 0;
     if (EVP_EncryptUpdate(ctx, buffer, &written, buffer, kBytes) != 1) die("EVP_EncryptUpdate");
+    uint8_t* p = buffer;
     benchmark::DoNotOptimize(p);
     benchmark::ClobberMemory();
   }
+};
+
+template <int kBytes>
+void bm_keystream(benchmark::State& state, const char* cipher_name) {
+  KeystreamOp<kBytes> keystream(cipher_name);
+  if (!keystream.ready) {
+    state.SkipWithError("cipher unavailable");
+    return;
+  }
+  for (auto _ : state) keystream.op();
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kBytes);
-  EVP_CIPHER_CTX_free(ctx);
-  EVP_CIPHER_free(cipher);
 }
 
 // Pieces of a reseed, to explain the reseed latency.
@@ -424,25 +437,33 @@ void bm_component_refill(benchmark::State& state) {
 }
 
 // A 4096-byte fill's bulk step alone (keystream.h): re-key, 4096 bytes of keystream
-// straight to the output, park; the next key is handed in, as produce() takes it from
-// the buffer. fill4096 minus this is what the draw around it costs.
-void bm_component_bulk_step_4096(benchmark::State& state) {
+// straight to the output, park on the zero key; the next key is handed in, as produce()
+// takes it from the buffer. What a 4096-byte fill cannot go below while hole 4 is closed
+// (component/bulk_step_4096, and the bound of the fill's paired ratio).
+struct BulkStep4096Op {
+  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
   uint8_t key[32] = {3};
   const uint8_t next_key[32] = {4};
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  if (ctx == nullptr) die("keystream_new");
-  alignas(64) static uint8_t out[4096];
-  uint8_t* p = out;
-  for (auto _ : state) {
+  alignas(64) static inline uint8_t out[4096];
+  BulkStep4096Op() {
+    if (ctx == nullptr) die("keystream_new");
+  }
+  ~BulkStep4096Op() { rng_internal::keystream_free(ctx); }
+  BENCH_INLINE void op() {
     if (!rng_internal::keystream_bulk_step(ctx, key, out, sizeof out, next_key)) {
       die("keystream_bulk_step");
     }
+    uint8_t* p = out;
     benchmark::DoNotOptimize(p);
     benchmark::ClobberMemory();
   }
+};
+
+void bm_component_bulk_step_4096(benchmark::State& state) {
+  BulkStep4096Op step;
+  for (auto _ : state) step.op();
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
-                          static_cast<int64_t>(sizeof out));
-  rng_internal::keystream_free(ctx);
+                          static_cast<int64_t>(sizeof step.out));
 }
 
 #if defined(__x86_64__)
@@ -604,15 +625,19 @@ struct Summary {
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, min = 0, mean = 0;
 };
 
+// The q-quantile (nearest rank) of a sorted, non-empty vector.
+template <class T>
+double nearest_rank(const std::vector<T>& sorted, double q) {
+  size_t rank = static_cast<size_t>(q * static_cast<double>(sorted.size()) + 0.999999);
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return static_cast<double>(sorted[rank - 1]);
+}
+
 Summary summarize_us(std::vector<uint64_t> ns) {
   Summary s;
   if (ns.empty()) return s;
   std::sort(ns.begin(), ns.end());
-  auto at = [&ns](double q) {  // nearest rank
-    size_t rank = static_cast<size_t>(q * static_cast<double>(ns.size()) + 0.999999);
-    rank = std::clamp<size_t>(rank, 1, ns.size());
-    return static_cast<double>(ns[rank - 1]) / 1000.0;
-  };
+  auto at = [&ns](double q) { return nearest_rank(ns, q) / 1000.0; };
   s.n = ns.size();
   s.p50 = at(0.50);
   s.p90 = at(0.90);
@@ -748,7 +773,8 @@ void time_new_threads_first_fills(int threads, bool empty_pool, std::vector<uint
 // first in odd ones, and the ratio is the median of the per-pair ratios: a drift slower
 // than a pair hits both sides alike.
 
-// One side of a pair: op() is the operation, `per_op` what one op() counts as.
+// The sides of the pairs, each with op(): snapsafe's draws and absl's (the anchors
+// KeystreamOp and BulkStep4096Op are defined with their benchmarks above).
 struct SnapsafeU64Op {
   Snapsafe<Source::kSysgenidMmap> impl;
   BENCH_INLINE void op() { benchmark::DoNotOptimize(impl.u64()); }
@@ -766,31 +792,6 @@ struct SnapsafeFill4096Op {
     benchmark::ClobberMemory();
   }
 };
-// The ceiling keystream_gbps measures: AES-256-CTR over 16 KiB in place, one EVP call.
-struct KeystreamOp {
-  static constexpr int kBytes = 16384;
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
-  alignas(64) static inline uint8_t buffer[kBytes];
-  KeystreamOp() {
-    const uint8_t key[32] = {5}, iv[16] = {};
-    if (ctx == nullptr || cipher == nullptr ||
-        EVP_EncryptInit_ex2(ctx, cipher, key, iv, nullptr) != 1) {
-      die("AES-256-CTR unavailable");
-    }
-  }
-  ~KeystreamOp() {
-    EVP_CIPHER_CTX_free(ctx);
-    EVP_CIPHER_free(cipher);
-  }
-  BENCH_INLINE void op() {
-    int written = 0;
-    if (EVP_EncryptUpdate(ctx, buffer, &written, buffer, kBytes) != 1) die("EVP_EncryptUpdate");
-    uint8_t* p = buffer;
-    benchmark::DoNotOptimize(p);
-    benchmark::ClobberMemory();
-  }
-};
 
 // ns per op of `n` back-to-back op() calls.
 template <class Op>
@@ -800,23 +801,18 @@ BENCH_INLINE double burst_ns_per_op(Op& op, int n) {
   return static_cast<double>(now_ns() - t0) / n;
 }
 
-double quantile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(q * static_cast<double>(v.size()) + 0.999999);
-  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
-}
-
 // ns per op of A and of B, p50 of each side, and the per-pair ratios A/B.
-std::string paired_json(const std::vector<double>& a, const std::vector<double>& b,
-                        const char* a_name, const char* b_name) {
+std::string paired_json(std::vector<double> a, std::vector<double> b, const char* a_name,
+                        const char* b_name) {
   std::vector<double> ratios(a.size());
   for (size_t i = 0; i < a.size(); ++i) ratios[i] = a[i] / b[i];
+  for (std::vector<double>* v : {&a, &b, &ratios}) std::sort(v->begin(), v->end());
   char out[512];
   std::snprintf(out, sizeof out,
                 "{\"pairs\": %zu, \"%s_p50\": %.4f, \"%s_p50\": %.4f, \"ratio_p10\": %.4f, "
                 "\"ratio_p50\": %.4f, \"ratio_p90\": %.4f}",
-                a.size(), a_name, quantile(a, 0.5), b_name, quantile(b, 0.5),
-                quantile(ratios, 0.1), quantile(ratios, 0.5), quantile(ratios, 0.9));
+                a.size(), a_name, nearest_rank(a, 0.5), b_name, nearest_rank(b, 0.5),
+                nearest_rank(ratios, 0.1), nearest_rank(ratios, 0.5), nearest_rank(ratios, 0.9));
   return out;
 }
 
@@ -846,27 +842,6 @@ std::string measure_pairs(int pairs, int burst_a, int burst_b, const char* a_nam
   }
   return paired_json(ta, tb, a_name, b_name);
 }
-
-// What a 4096-byte fill cannot go below while hole 4 is closed: the bulk step alone
-// (re-key, 4096 bytes of keystream to the output, park on the zero key).
-struct BulkStep4096Op {
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  uint8_t key[32] = {6};
-  const uint8_t next_key[32] = {7};
-  alignas(64) static inline uint8_t out[4096];
-  BulkStep4096Op() {
-    if (ctx == nullptr) die("keystream_new");
-  }
-  ~BulkStep4096Op() { rng_internal::keystream_free(ctx); }
-  BENCH_INLINE void op() {
-    if (!rng_internal::keystream_bulk_step(ctx, key, out, sizeof out, next_key)) {
-      die("keystream_bulk_step");
-    }
-    uint8_t* p = out;
-    benchmark::DoNotOptimize(p);
-    benchmark::ClobberMemory();
-  }
-};
 
 // The reseed against one getrandom(32) system call, and against the part of a reseed no
 // implementation can skip while holes 1, 2 and 4 are closed (the floor): derive_seed (the
@@ -915,7 +890,12 @@ std::string measure_reseed_rounds(int rounds) {
     }
   }
   rng_internal::keystream_free(ctx);
-  const double syscall_p50 = quantile(syscall_ns, 0.5);
+  for (std::vector<double>* v : {&syscall_ns, &reseed_ns, &floor_ns}) {
+    std::sort(v->begin(), v->end());
+  }
+  const double syscall_p50 = nearest_rank(syscall_ns, 0.5);
+  const double reseed_p50 = nearest_rank(reseed_ns, 0.5), reseed_p99 = nearest_rank(reseed_ns, 0.99);
+  const double floor_p50 = nearest_rank(floor_ns, 0.5), floor_p99 = nearest_rank(floor_ns, 0.99);
   char text[640];
   std::snprintf(text, sizeof text,
                 "{\"rounds\": %d, \"reseed_p50_ns\": %.1f, \"reseed_p99_ns\": %.1f, "
@@ -923,25 +903,25 @@ std::string measure_reseed_rounds(int rounds) {
                 "\"floor_p50_ns\": %.1f, \"floor_p99_ns\": %.1f, "
                 "\"p50_ratio\": %.4f, \"p99_ratio\": %.4f, "
                 "\"floor_p50_ratio\": %.4f, \"floor_p99_ratio\": %.4f}",
-                rounds, quantile(reseed_ns, 0.5), quantile(reseed_ns, 0.99), syscall_p50,
-                quantile(syscall_ns, 0.99), quantile(floor_ns, 0.5), quantile(floor_ns, 0.99),
-                quantile(reseed_ns, 0.5) / syscall_p50, quantile(reseed_ns, 0.99) / syscall_p50,
-                quantile(floor_ns, 0.5) / syscall_p50, quantile(floor_ns, 0.99) / syscall_p50);
+                rounds, reseed_p50, reseed_p99, syscall_p50, nearest_rank(syscall_ns, 0.99),
+                floor_p50, floor_p99, reseed_p50 / syscall_p50, reseed_p99 / syscall_p50,
+                floor_p50 / syscall_p50, floor_p99 / syscall_p50);
   return text;
 }
 
 std::string measure_paired() {
   g_sources->activate(Source::kSysgenidMmap);
+  if (!KeystreamOp<16384>().ready) die("AES-256-CTR unavailable");
   std::string out = "{\n";
   out += "    \"u64_vs_absl\": " +
          measure_pairs<SnapsafeU64Op, AbslU64Op>(4000, 4096, 4096, "snapsafe_ns", "absl_ns") +
          ",\n";
   out += "    \"fill4096_vs_keystream16k\": " +
-         measure_pairs<SnapsafeFill4096Op, KeystreamOp>(4000, 16, 4, "fill4096_ns",
+         measure_pairs<SnapsafeFill4096Op, KeystreamOp<16384>>(4000, 16, 4, "fill4096_ns",
                                                         "keystream16k_ns") +
          ",\n";
   out += "    \"bulk_step4096_vs_keystream16k\": " +
-         measure_pairs<BulkStep4096Op, KeystreamOp>(4000, 16, 4, "bulk_step4096_ns",
+         measure_pairs<BulkStep4096Op, KeystreamOp<16384>>(4000, 16, 4, "bulk_step4096_ns",
                                                     "keystream16k_ns") +
          ",\n";
   out += "    \"reseed_vs_getrandom32\": " + measure_reseed_rounds(600) + "\n  }";
