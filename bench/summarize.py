@@ -212,12 +212,17 @@ def main():
 
     paired = latency.get("paired", {})
 
-    def paired_ratio(name, key, separate):  # the paired ratio, else the separate one
+    def paired_value(name, key, fallback=float("nan")):  # missing: noted, the fallback
         entry = paired.get(name)
         if entry is None:
             missing.append("latency.paired." + name)
-            return separate
+            return fallback
         return entry[key]
+
+    def keystream_share(name, fallback=float("nan")):
+        # A 4096-byte op against 16 KiB of keystream, per pair: (4096 B / op time) /
+        # (16384 B / keystream time), from the pair's time ratio op / keystream.
+        return 0.25 / paired_value(name, "ratio_p50", 0.25 / fallback)
 
     extra["u64_vs_absl_separate"] = keys["u64_ns"] / keys["absl_u64_ns"]
     extra["fill4096_vs_keystream_separate"] = keys["fill4096_gbps"] / keys["keystream_gbps"]
@@ -235,13 +240,9 @@ def main():
     # Bounds: the same ratio for the part of the operation that no implementation can skip
     # while the restore-proof core's holes stay closed, timed in the same loops (a floor
     # for a time ratio, a ceiling for a throughput ratio).
-    def paired_value(name, key):
-        entry = paired.get(name)
-        return float("nan") if entry is None else entry[key]
-
     bounds = {
         "fill4096_vs_keystream": (
-            0.25 / paired_value("bulk_step4096_vs_keystream16k", "ratio_p50"),
+            keystream_share("bulk_step4096_vs_keystream16k"),
             "the bulk step alone: re-key, keystream straight to the output, park (hole 4)"),
         "reseed_p50_vs_getrandom32": (
             paired_value("reseed_vs_getrandom32", "floor_p50_ratio"),
@@ -264,16 +265,15 @@ def main():
 
     targets = [
         target("u64_vs_absl",
-               paired_ratio("u64_vs_absl", "ratio_p50", extra["u64_vs_absl_separate"]),
+               paired_value("u64_vs_absl", "ratio_p50", extra["u64_vs_absl_separate"]),
                "<=", 1.0, "u64 draw time / absl::BitGen u64 time, paired (stretch: 0.8)"),
         target("first_draw_vs_reseed", keys["first_draw_ns"] / (keys["reseed_p50_us"] * 1000),
                "<=", 2.0, "p50 first 16-byte draw on a new thread / p50 reseed"),
         target("fill16_vs_vdso16", keys["fill16_ns"] / keys["vdso16_ns"], "<=", 0.25,
                "16-byte fill time / vDSO getrandom(16) time"),
         target("fill4096_vs_keystream",
-               # per pair: (4096 B / fill time) / (16384 B / keystream time)
-               0.25 / paired_ratio("fill4096_vs_keystream16k", "ratio_p50",
-                                   0.25 / extra["fill4096_vs_keystream_separate"]),
+               keystream_share("fill4096_vs_keystream16k",
+                               extra["fill4096_vs_keystream_separate"]),
                ">=", 0.95,
                "4096-byte fill throughput / raw AES-256-CTR keystream throughput, paired"),
         target("check_mmap_ns", keys["check_mmap_ns"], "<=", 0.5,
@@ -285,12 +285,12 @@ def main():
         target("kernel_fill16_vs_vdso16", keys["kernel_fill16_ns"] / keys["vdso16_ns"], "<=",
                3.0, "kernel-backed 16-byte draw (kernel RNG XOR RDRAND) / vDSO getrandom(16)"),
         target("reseed_p50_vs_getrandom32",
-               paired_ratio("reseed_vs_getrandom32", "p50_ratio",
+               paired_value("reseed_vs_getrandom32", "p50_ratio",
                             extra["reseed_p50_vs_getrandom32_separate"]),
                "<=", 1.5, "median reseed after a bump / median getrandom(32) system call, "
                "timed alternately"),
         target("reseed_p99_vs_getrandom32",
-               paired_ratio("reseed_vs_getrandom32", "p99_ratio",
+               paired_value("reseed_vs_getrandom32", "p99_ratio",
                             extra["reseed_p99_vs_getrandom32_separate"]),
                "<=", 3.0, "99th percentile reseed / median getrandom(32) system call, "
                "timed alternately"),
