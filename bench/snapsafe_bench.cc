@@ -77,6 +77,7 @@
 #endif
 
 #include "absl/random/random.h"
+#include "rng/internal/hardware_rng.h"
 #include "rng/internal/vdso_getrandom.h"
 #include "benchmark/benchmark.h"
 #include "genid/counter_file.h"
@@ -793,6 +794,44 @@ struct SnapsafeFill4096Op {
   }
 };
 
+// Kernel-backed 16-byte draws (SNAPSAFE_SOURCE=kernel) against the vDSO alone, and the
+// floor of such a draw: the vDSO and the two raw RDRAND words of the mask that a replayed
+// vDSO state needs (kernel_output.h), with no health check, call or wipe around them.
+struct KernelFill16Op {
+  Snapsafe<Source::kKernel> impl;
+  uint8_t out[16];
+  BENCH_INLINE void op() {
+    impl.fill(out, sizeof out);
+    benchmark::DoNotOptimize(out);
+  }
+};
+struct VdsoFill16Op {
+  VdsoGetrandom impl;
+  uint8_t out[16];
+  BENCH_INLINE void op() {
+    impl.fill(out, sizeof out);
+    benchmark::DoNotOptimize(out);
+  }
+};
+__attribute__((target("rdrnd"), noinline)) void raw_rdrand_mask16(uint8_t out[16]) {
+  unsigned long long words[2];
+  if (!(_rdrand64_step(&words[0]) & _rdrand64_step(&words[1]))) die("RDRAND failed");
+  uint64_t mixed[2];
+  std::memcpy(mixed, out, sizeof mixed);
+  mixed[0] ^= words[0];
+  mixed[1] ^= words[1];
+  std::memcpy(out, mixed, sizeof mixed);
+}
+struct MaskedVdsoFloor16Op {
+  VdsoGetrandom impl;
+  uint8_t out[16];
+  BENCH_INLINE void op() {
+    impl.fill(out, sizeof out);
+    raw_rdrand_mask16(out);
+    benchmark::DoNotOptimize(out);
+  }
+};
+
 // ns per op of `n` back-to-back op() calls.
 template <class Op>
 BENCH_INLINE double burst_ns_per_op(Op& op, int n) {
@@ -924,6 +963,21 @@ std::string measure_paired() {
          measure_pairs<BulkStep4096Op, KeystreamOp<16384>>(4000, 16, 4, "bulk_step4096_ns",
                                                     "keystream16k_ns") +
          ",\n";
+  if (rng_internal::vdso_getrandom_available() && rng_internal::hardware_rng_present()) {
+    g_sources->activate(Source::kKernel);
+    // On a new thread: this one keeps the state it made under the mmap source.
+    std::thread([&out] {
+      out += "    \"kernel_fill16_vs_vdso16\": " +
+             measure_pairs<KernelFill16Op, VdsoFill16Op>(4000, 64, 64, "kernel_fill16_ns",
+                                                         "vdso16_ns") +
+             ",\n";
+      out += "    \"masked_floor16_vs_vdso16\": " +
+             measure_pairs<MaskedVdsoFloor16Op, VdsoFill16Op>(4000, 64, 64, "floor16_ns",
+                                                              "vdso16_ns") +
+             ",\n";
+    }).join();
+    g_sources->activate(Source::kSysgenidMmap);
+  }
   out += "    \"reseed_vs_getrandom32\": " + measure_reseed_rounds(600) + "\n  }";
   return out;
 }

@@ -122,6 +122,29 @@ TEST_F(KernelOutput, TheHardwareRngIsHealthChecked) {
   EXPECT_FALSE(hardware_words_accepted(0, 0));                         // all zeros
 }
 
+// Every byte of the mask is a hardware byte, in order: with scripted values XORed over
+// zeros, the output is exactly those values' bytes, for sizes around the 8-byte words and
+// past 64 bytes (the signal-safe path masks any size this way). Mutation
+// "rdrand-xor-tail" (a partial last word left unmasked) fails it.
+TEST_F(KernelOutput, TheHardwareMaskCoversEveryByte) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  for (size_t size : {1, 7, 8, 9, 16, 63, 64, 65, 71, 72, 127, 128, 129, 200}) {
+    g_next_value = 0x0123456789abcdefu - 0x1111;
+    g_step = 0x1111;
+    rng_internal::g_test_hooks.hardware_rng_value = &scripted_value;
+    Bytes masked(size, 0);
+    const bool ok = rng_internal::hardware_rng_xor(masked.data(), size);
+    rng_internal::g_test_hooks.hardware_rng_value = nullptr;
+    ASSERT_TRUE(ok) << size;
+    Bytes expected(size);
+    for (size_t i = 0; i < size; ++i) {
+      const uint64_t word = 0x0123456789abcdefu + 0x1111 * (i / 8);
+      expected[i] = static_cast<uint8_t>(word >> (8 * (i % 8)));
+    }
+    EXPECT_EQ(masked, expected) << size << " bytes";
+  }
+}
+
 TEST_F(KernelOutput, AFailingHardwareRngFallsBackToAFreshKernelRead) {
   if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
   g_next_value = 7;

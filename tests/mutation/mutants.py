@@ -98,6 +98,11 @@ MUTANTS = [
          old="    if (value == 0 || value == ~0ull || value == previous) continue;",
          new="",
          tests=["//tests:kernel_output_test"]),
+    dict(id="rdrand-xor-tail", file="rng/internal/hardware_rng.cc",
+         what="masking the last, partial word of a hardware mask",
+         old="  for (size_t done = 0; done < size; done += sizeof word) {",
+         new="  for (size_t done = 0; done + sizeof word <= size; done += sizeof word) {",
+         tests=["//tests:kernel_output_test"]),
     # --- the seed (rng/internal/seed.cc) ---
     dict(id="seed-syscall", file="rng/internal/seed.cc",
          what="seeding from the getrandom system call, not the vDSO",
