@@ -35,7 +35,9 @@
 // alternating bursts on one thread (u64 against absl::BitGen, a 4096-byte fill against
 // the raw keystream), and the reseed, one getrandom(32) system call and the reseed's
 // floor (what holes 1, 2 and 4 leave no way around) in rotating blocks; the 4096-byte
-// fill's floor is the bulk step alone (re-key, keystream, park).
+// fill's floor is the bulk step alone (re-key, keystream, park); and, on a machine with
+// the vDSO getrandom and RDRAND, a kernel-backed 16-byte draw against the vDSO call, beside
+// its floor (the vDSO call and two raw RDRAND words XORed over it).
 //
 // Usage (bench/run does all of this):
 //   bazel build --config=bench //bench:snapsafe_bench
