@@ -786,6 +786,12 @@ struct AbslU64Op {
   AbslBitGen impl;
   BENCH_INLINE void op() { benchmark::DoNotOptimize(impl.u64()); }
 };
+// The generation check's cost: the same draw with and without both generation reads.
+template <bool kCheck>
+struct SnapsafeDrawU64Op {
+  SnapsafeDraw<kCheck> impl;
+  BENCH_INLINE void op() { benchmark::DoNotOptimize(impl.u64()); }
+};
 struct SnapsafeFill4096Op {
   alignas(64) static inline uint8_t out[4096];
   BENCH_INLINE void op() {
@@ -842,18 +848,23 @@ BENCH_INLINE double burst_ns_per_op(Op& op, int n) {
   return static_cast<double>(now_ns() - t0) / n;
 }
 
-// ns per op of A and of B, p50 of each side, and the per-pair ratios A/B.
+// ns per op of A and of B, p50 of each side, the per-pair ratios A/B and the per-pair
+// differences A - B in ns per op (what A adds to B, for the generation check's cost).
 std::string paired_json(std::vector<double> a, std::vector<double> b, const char* a_name,
                         const char* b_name) {
-  std::vector<double> ratios(a.size());
-  for (size_t i = 0; i < a.size(); ++i) ratios[i] = a[i] / b[i];
-  for (std::vector<double>* v : {&a, &b, &ratios}) std::sort(v->begin(), v->end());
+  std::vector<double> ratios(a.size()), diffs(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ratios[i] = a[i] / b[i];
+    diffs[i] = a[i] - b[i];
+  }
+  for (std::vector<double>* v : {&a, &b, &ratios, &diffs}) std::sort(v->begin(), v->end());
   char out[512];
   std::snprintf(out, sizeof out,
                 "{\"pairs\": %zu, \"%s_p50\": %.4f, \"%s_p50\": %.4f, \"ratio_p10\": %.4f, "
-                "\"ratio_p50\": %.4f, \"ratio_p90\": %.4f}",
+                "\"ratio_p50\": %.4f, \"ratio_p90\": %.4f, \"diff_p50_ns\": %.4f}",
                 a.size(), a_name, nearest_rank(a, 0.5), b_name, nearest_rank(b, 0.5),
-                nearest_rank(ratios, 0.1), nearest_rank(ratios, 0.5), nearest_rank(ratios, 0.9));
+                nearest_rank(ratios, 0.1), nearest_rank(ratios, 0.5), nearest_rank(ratios, 0.9),
+                nearest_rank(diffs, 0.5));
   return out;
 }
 
@@ -956,6 +967,10 @@ std::string measure_paired() {
   std::string out = "{\n";
   out += "    \"u64_vs_absl\": " +
          measure_pairs<SnapsafeU64Op, AbslU64Op>(4000, 4096, 4096, "snapsafe_ns", "absl_ns") +
+         ",\n";
+  out += "    \"check_mmap\": " +
+         measure_pairs<SnapsafeDrawU64Op<true>, SnapsafeDrawU64Op<false>>(
+             4000, 4096, 4096, "checked_ns", "unchecked_ns") +
          ",\n";
   out += "    \"fill4096_vs_keystream16k\": " +
          measure_pairs<SnapsafeFill4096Op, KeystreamOp<16384>>(4000, 16, 4, "fill4096_ns",
