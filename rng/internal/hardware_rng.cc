@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "rng/internal/test_hooks.h"
+#include "rng/internal/wipe.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -24,18 +25,28 @@ bool hardware_rng_present() noexcept {
 
 namespace {
 
+// Wipes the stack copies of healthy_word(): the instruction's output goes through a slot
+// (the intrinsic takes its address), and an unoptimised build spills `previous` too.
+void wipe_word_copies(unsigned long long* value, uint64_t* previous) {
+  if (SNAPSAFE_TEST_FLAG(keep_stack_secrets)) return;
+  wipe(value, sizeof *value);
+  wipe(previous, sizeof *previous);
+}
+
 // One healthy word, or false. `previous` is the word before it in this call (or 0).
 __attribute__((target("rdrnd"))) bool healthy_word(uint64_t previous, uint64_t* word) {
+  unsigned long long value = 0;
   for (int tries = 0; tries < 10; ++tries) {
-    unsigned long long value = 0;
     if (!_rdrand64_step(&value)) continue;
 #ifdef SNAPSAFE_TESTING
     if (g_test_hooks.hardware_rng_value != nullptr) value = g_test_hooks.hardware_rng_value();
 #endif
     if (value == 0 || value == ~0ull || value == previous) continue;
     *word = value;
+    wipe_word_copies(&value, &previous);
     return true;
   }
+  wipe_word_copies(&value, &previous);
   return false;
 }
 
@@ -47,14 +58,14 @@ bool hardware_rng_words(uint64_t* words, size_t count) noexcept {
     return false;
   }
   uint64_t previous = 0;
-  for (size_t i = 0; i < count; ++i) {
-    if (!healthy_word(previous, &words[i])) {
-      std::memset(words, 0, count * sizeof *words);
-      return false;
-    }
+  bool ok = true;
+  for (size_t i = 0; ok && i < count; ++i) {
+    ok = healthy_word(previous, &words[i]);
     previous = words[i];
   }
-  return true;
+  if (!ok) std::memset(words, 0, count * sizeof *words);
+  wipe(&previous, sizeof previous);
+  return ok;
 }
 #else
 bool hardware_rng_present() noexcept { return false; }
@@ -71,8 +82,12 @@ bool hardware_rng_xor(void* out, size_t size) noexcept {
   if (!hardware_rng_present()) return false;
   auto* bytes = static_cast<unsigned char*>(out);
   uint64_t previous = 0, word = 0, mixed;
+  bool ok = true;
   for (size_t done = 0; done < size; done += sizeof word) {
-    if (!healthy_word(previous, &word)) return false;
+    if (!healthy_word(previous, &word)) {
+      ok = false;
+      break;
+    }
     const size_t take = size - done < sizeof word ? size - done : sizeof word;
     mixed = 0;
     std::memcpy(&mixed, bytes + done, take);
@@ -80,9 +95,9 @@ bool hardware_rng_xor(void* out, size_t size) noexcept {
     std::memcpy(bytes + done, &mixed, take);
     previous = word;
   }
-  explicit_bzero(&word, sizeof word);
-  explicit_bzero(&previous, sizeof previous);
-  return true;
+  wipe(&word, sizeof word);
+  wipe(&previous, sizeof previous);
+  return ok;
 }
 
 }  // namespace snapsafe::rng_internal

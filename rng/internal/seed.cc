@@ -68,7 +68,7 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
   if (g_test_hooks.seed_material != nullptr) g_test_hooks.seed_material(&m, sizeof m);
 #endif
   const bool hashed = EVP_Digest(&m, sizeof m, key, nullptr, sha256(), nullptr) == 1;
-  OPENSSL_cleanse(&m, sizeof m);
+  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(&m, sizeof m);
   if (!hashed) {
     std::memset(key, 0, 32);
     return EIO;

@@ -46,6 +46,8 @@ struct TestHooks {
                                       // vDSO alone, as before the restore fixes
   bool keep_key_in_cipher = false;    // negative control: the cipher context keeps the
                                       // next key between steps (heap, not wiped on fork)
+  bool keep_stack_secrets = false;    // negative control: the secrets the library keeps on
+                                      // its own stack frames are left there (not wiped)
   bool disable_fork_handler = false;  // negative control: no pthread_atfork wipe
   bool disable_teardown_guard = false;  // negative control: the vDSO state is unmapped at
                                         // thread exit but still used afterwards

@@ -1,6 +1,7 @@
 """The mutants tests/mutation/run applies, one at a time: each removes or breaks one guard
 of the safety-critical code. `tests` are the Bazel test targets expected to kill it (the
-run uses only those, to stay fast). A survivor is either a missing test or listed in
+run uses only those, to stay fast), built as `bazel test` builds them (fastbuild) unless
+`bazel_args` says otherwise. A survivor is either a missing test or listed in
 docs/TESTING.md with why it is harmless."""
 
 MUTANTS = [
@@ -103,6 +104,44 @@ MUTANTS = [
          old="  for (size_t done = 0; done < size; done += sizeof word) {",
          new="  for (size_t done = 0; done + sizeof word <= size; done += sizeof word) {",
          tests=["//tests:kernel_output_test"]),
+    # --- secrets on the library's own stack frames (tests/stack_wipe_test.cc) ---
+    dict(id="seed-stack-wipe", file="rng/internal/seed.cc",
+         what="wiping the seed material off the stack",
+         old="  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(&m, sizeof m);",
+         new="",
+         tests=["//tests:stack_wipe_test"]),
+    dict(id="step-stack-wipe", file="rng/internal/keystream.cc",
+         what="wiping a step's next key off the stack",
+         old="  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(next_key, sizeof next_key);",
+         new="",
+         tests=["//tests:stack_wipe_test"]),
+    dict(id="mask-key-stack-wipe", file="rng/internal/kernel_output.cc",
+         what="wiping the hardware mask's AES key off the stack",
+         old="  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(key, sizeof key);",
+         new="",
+         tests=["//tests:stack_wipe_test"]),
+    # Optimised: unoptimised, the calls after healthy_word() overwrite its dead frame
+    # anyway; inlined into its caller (-O2), the slot outlives it unless wiped.
+    dict(id="rdrand-stack-wipe", file="rng/internal/hardware_rng.cc",
+         what="wiping the RDRAND instruction's output slot",
+         old="  wipe(value, sizeof *value);",
+         new="",
+         tests=["//tests:stack_wipe_test"], bazel_args=["-c", "opt"]),
+    dict(id="rdrand-xor-stack-wipe", file="rng/internal/hardware_rng.cc",
+         what="wiping a short mask's last word off the stack",
+         old="  wipe(&word, sizeof word);",
+         new="",
+         tests=["//tests:stack_wipe_test"]),
+    dict(id="rdrand-previous-wipe", file="rng/internal/hardware_rng.cc",
+         what="wiping healthy_word()'s copy of the word before (spilled unoptimised)",
+         old="  wipe(previous, sizeof *previous);",
+         new="",
+         tests=["//tests:stack_wipe_test"]),
+    dict(id="rdrand-xor-previous-wipe", file="rng/internal/hardware_rng.cc",
+         what="wiping a short mask's copy of the word before",
+         old="  wipe(&word, sizeof word);\n  wipe(&previous, sizeof previous);",
+         new="  wipe(&word, sizeof word);",
+         tests=["//tests:stack_wipe_test"]),
     # --- the seed (rng/internal/seed.cc) ---
     dict(id="seed-syscall", file="rng/internal/seed.cc",
          what="seeding from the getrandom system call, not the vDSO",
