@@ -744,13 +744,17 @@ std::string measure_memory_per_thread() {
 }
 
 // Times the first and second 16-byte fill of `threads` threads, created one after
-// another; with `empty_pool`, the state pool is emptied before each.
+// another; with `empty_pool`, the state pools (thread states and vDSO states) are emptied
+// before each.
 void time_new_threads_first_fills(int threads, bool empty_pool, std::vector<uint64_t>* first,
                                   std::vector<uint64_t>* second) {
   first->reserve(static_cast<size_t>(threads));
   second->reserve(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i) {
-    if (empty_pool) rng_internal::thread_state_pool_clear();
+    if (empty_pool) {
+      rng_internal::thread_state_pool_clear();
+      rng_internal::vdso_getrandom_pool_clear();
+    }
     std::thread thread([first, second] {
       alignas(16) unsigned char bytes[16];
       unsigned char* p = bytes;
@@ -1032,6 +1036,13 @@ std::string measure_latency(int bumps, int threads) {
   time_new_threads_first_fills(threads, /*empty_pool=*/true, &first_empty_pool,
                                &second_empty_pool);
   time_new_threads_first_fills(threads, /*empty_pool=*/false, &first, &second);
+  // The same in kernel-backed mode (no thread state, no buffer): the new thread's vDSO
+  // getrandom state, taken from those exited threads left, or with the pool emptied mapped.
+  std::vector<uint64_t> first_kernel, first_kernel_empty_pool, unused;
+  g_sources->activate(Source::kKernel);
+  time_new_threads_first_fills(threads, /*empty_pool=*/true, &first_kernel_empty_pool, &unused);
+  time_new_threads_first_fills(threads, /*empty_pool=*/false, &first_kernel, &unused);
+  g_sources->activate(Source::kSysgenidMmap);
   std::string out = "{\n";
   out += "  \"source\": \"sysgenid-mmap (simulated page on a regular file)\",\n";
   out += "  \"clock\": \"CLOCK_MONOTONIC\",\n";
@@ -1041,6 +1052,9 @@ std::string measure_latency(int bumps, int threads) {
   out += "  \"control_no_bump\": " + json(summarize_us(control)) + ",\n";
   out += "  \"first_draw_new_thread\": " + json(summarize_us(first)) + ",\n";
   out += "  \"first_draw_new_thread_empty_pool\": " + json(summarize_us(first_empty_pool)) + ",\n";
+  out += "  \"first_draw_new_thread_kernel\": " + json(summarize_us(first_kernel)) + ",\n";
+  out += "  \"first_draw_new_thread_kernel_empty_pool\": " +
+         json(summarize_us(first_kernel_empty_pool)) + ",\n";
   out += "  \"first_draw_bytes\": 16,\n";
   for (const int n : {1, 2, 8, 64}) {
     out += "  \"parallel_reseed_threads_" + std::to_string(n) +

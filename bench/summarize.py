@@ -202,6 +202,9 @@ def main():
         "reseed_max_us": latency["reseed"]["max_us"],
         "first_draw_new_thread_p50_us": latency["first_draw_new_thread"]["p50_us"],
         "first_draw_empty_pool_p50_us": latency.get("first_draw_new_thread_empty_pool", {}).get("p50_us"),
+        "first_draw_kernel_p50_us": latency.get("first_draw_new_thread_kernel", {}).get("p50_us"),
+        "first_draw_kernel_empty_pool_p50_us":
+            latency.get("first_draw_new_thread_kernel_empty_pool", {}).get("p50_us"),
         "generate_random_1024_ns": t("generate_random/bulk_1024"),
         "generate_random_loop_1024_ns": t("generate_random/loop_1024"),
         "generate_random_128_ns": t("generate_random/bulk_128"),
@@ -370,6 +373,11 @@ def main():
         print(f"first draw on a new thread: p50 {latency['first_draw_new_thread']['p50_us']:.2f} us"
               f" (a state pooled and seeded by an exited thread), "
               f"{latency['first_draw_new_thread_empty_pool']['p50_us']:.2f} us (pool empty)")
+    if "first_draw_new_thread_kernel_empty_pool" in latency:
+        print(f"first kernel-backed draw on a new thread: p50 "
+              f"{latency['first_draw_new_thread_kernel']['p50_us']:.2f} us (a vDSO state pooled by an "
+              f"exited thread), {latency['first_draw_new_thread_kernel_empty_pool']['p50_us']:.2f} us "
+              f"(pool empty: a new mapping)")
     if "memory_per_thread" in latency:
         print("memory per thread: " + ", ".join(
             f"{k} {v}" for k, v in latency["memory_per_thread"].items()))

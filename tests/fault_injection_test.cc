@@ -442,6 +442,7 @@ TEST_F(FaultInjection, VdsoStateMappingFailsTheSystemCallServes) {
   rng_internal::g_test_hooks.unmasked_vdso_output = true;  // the kernel's bytes alone
   std::vector<uint64_t> values;
   bool mapped = true;
+  rng_internal::vdso_getrandom_pool_clear();  // else the thread takes an exited one's state
   testing::on_new_thread([&] {
     g_mmap_fault = MmapFault::kAnonymous;
     for (int i = 0; i < 2000; ++i) values.push_back(random_u64());

@@ -1,14 +1,18 @@
-// Draws from thread-local destructors that run after the library's own per-thread
-// teardown, in kernel-backed mode: measured before the fix, such draws used the thread's
-// unmapped vDSO getrandom state (SIGSEGV), or a state another thread had since mapped at
-// the same address (repeated and all-zero values returned as success). Each case runs in
-// a child process so a crash is a result, not the end of the test. The vDSO is used
-// unmasked here (test hook) so the hazard is visible whatever the CPU.
+// The vDSO getrandom state at thread exit, in kernel-backed mode:
+//  - draws from thread-local destructors that run after the library's own per-thread
+//    teardown: measured before the fix, such draws used the thread's unmapped vDSO
+//    getrandom state (SIGSEGV), or a state another thread had since mapped at the same
+//    address (repeated and all-zero values returned as success). Each case runs in a
+//    child process so a crash is a result, not the end of the test;
+//  - the exited thread's state, pooled for the next thread: wiped first, so the next
+//    owner's output is nothing the previous owner's state held.
+// The vDSO is used unmasked here (test hook) so the hazard is visible whatever the CPU.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -22,6 +26,8 @@
 
 namespace snapsafe {
 namespace {
+
+using testing::Bytes;
 
 std::mutex g_lock;
 std::vector<uint64_t> g_values;
@@ -87,6 +93,41 @@ TEST_F(Teardown, DrawsAfterTheThreadsStateIsGoneUseTheSystemCall) {
 TEST_F(Teardown, NegativeControlWithoutTheGuardTheUnmappedStateIsUsed) {
   rng_internal::g_test_hooks.disable_teardown_guard = true;
   EXPECT_NE(child_drawing_at_thread_exit(1), 0);
+}
+
+// Thread A draws through the vDSO and exits; thread B, started after it, takes A's state
+// from the pool (checked: the same mapping). Returns whether B's first output is bytes
+// A's state held when A exited (its batch of unread output, or its key).
+bool next_owner_draws_what_the_previous_owner_held() {
+  rng_internal::vdso_getrandom_pool_clear();  // so that B takes A's state, no other
+  Bytes a_state;
+  void* a_map = nullptr;
+  testing::on_new_thread([&] {
+    Bytes out(16);
+    EXPECT_EQ(rng_internal::vdso_getrandom(out.data(), out.size()), 0);
+    size_t length = 0;
+    a_map = rng_internal::vdso_getrandom_state_for_testing(&length);
+    a_state.assign(static_cast<uint8_t*>(a_map), static_cast<uint8_t*>(a_map) + length);
+  });
+  Bytes b_out(16);
+  void* b_map = nullptr;
+  testing::on_new_thread([&] {
+    EXPECT_EQ(rng_internal::vdso_getrandom(b_out.data(), b_out.size()), 0);
+    size_t length = 0;
+    b_map = rng_internal::vdso_getrandom_state_for_testing(&length);
+  });
+  EXPECT_EQ(b_map, a_map) << "B did not take A's pooled state";
+  return std::search(a_state.begin(), a_state.end(), b_out.begin(), b_out.end()) !=
+         a_state.end();
+}
+
+TEST_F(Teardown, APooledStateCarriesNothingOfItsPreviousOwner) {
+  EXPECT_FALSE(next_owner_draws_what_the_previous_owner_held());
+}
+
+TEST_F(Teardown, NegativeControlAPooledStateKeptAsItWasHandsOnItsBytes) {
+  rng_internal::g_test_hooks.pool_without_wipe = true;
+  EXPECT_TRUE(next_owner_draws_what_the_previous_owner_held());
 }
 
 }  // namespace

@@ -29,9 +29,10 @@ struct TestHooks {
   bool disable_signal_guard = false; // negative control: no in_use re-entry guard
   bool disable_wipe_on_fork = false; // new thread states without MADV_WIPEONFORK
   bool refuse_wipe_on_fork = false;  // the kernel "refuses" MADV_WIPEONFORK (pre-4.14)
-  bool disable_state_pool = false;   // exited threads' states are unmapped, not reused,
-                                     // and new threads map their own
-  bool pool_without_wipe = false;    // negative control: a pooled state keeps its bytes
+  bool disable_state_pool = false;   // exited threads' states (thread and vDSO) are
+                                     // unmapped, not reused, and new threads map their own
+  bool pool_without_wipe = false;    // negative control: a pooled state (thread or vDSO)
+                                     // keeps its bytes
   bool disable_reflag = false;  // negative control: MADV_WIPEONFORK is never applied again
                                 // after a generation change (a restore dropped it)
   bool disable_pool_seeding = false;  // exiting threads pool their states wiped, unseeded

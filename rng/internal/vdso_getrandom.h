@@ -22,13 +22,17 @@ bool vdso_getrandom_available() noexcept;
 // Why it is not available ("" when it is).
 const std::string& vdso_getrandom_unavailable_reason();
 
-// Fills `size` bytes through the vDSO with this thread's state (mapped on first use,
-// unmapped at thread exit). Returns 0, or an errno (ENOSYS if unavailable).
+// Fills `size` bytes through the vDSO with this thread's state (taken on first use from
+// the states exited threads left wiped, or mapped; at thread exit wiped and kept for the
+// next thread, up to 64, or unmapped). Returns 0, or an errno (ENOSYS if unavailable).
 int vdso_getrandom(void* out, size_t size) noexcept;
 
 // pthread_atfork child: wipes the forking thread's state. MAP_DROPPABLE already gives the
 // child a zero page, but CRIU restores the mapping without that flag.
 void vdso_getrandom_forget_after_fork() noexcept;
+
+// Unmaps the pooled states of exited threads (tests: the next thread maps a fresh one).
+void vdso_getrandom_pool_clear() noexcept;
 
 // Test-only: this thread's state mapping and its length (nullptr before first use).
 void* vdso_getrandom_state_for_testing(size_t* length) noexcept;

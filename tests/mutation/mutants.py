@@ -104,6 +104,11 @@ MUTANTS = [
          old="  for (size_t done = 0; done < size; done += sizeof word) {",
          new="  for (size_t done = 0; done + sizeof word <= size; done += sizeof word) {",
          tests=["//tests:kernel_output_test"]),
+    dict(id="vdso-pool-wipe", file="rng/internal/vdso_getrandom.cc",
+         what="wiping an exited thread's vDSO state before pooling it",
+         old="      if (!SNAPSAFE_TEST_FLAG(pool_without_wipe)) explicit_bzero(old, length);",
+         new="",
+         tests=["//tests:teardown_test"]),
     # --- secrets on the library's own stack frames (tests/stack_wipe_test.cc) ---
     dict(id="seed-stack-wipe", file="rng/internal/seed.cc",
          what="wiping the seed material off the stack",
