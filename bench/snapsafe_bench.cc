@@ -780,21 +780,23 @@ void time_new_threads_first_fills(int threads, bool empty_pool, std::vector<uint
 // first in odd ones, and the ratio is the median of the per-pair ratios: a drift slower
 // than a pair hits both sides alike.
 
-// The sides of the pairs, each with op(): snapsafe's draws and absl's (the anchors
-// KeystreamOp and BulkStep4096Op are defined with their benchmarks above).
-struct SnapsafeU64Op {
-  Snapsafe<Source::kSysgenidMmap> impl;
+// The sides of the pairs, each with op() (the anchors KeystreamOp and BulkStep4096Op are
+// defined with their benchmarks above): one u64 of an implementation (snapsafe's draw,
+// with and without both generation reads for the check's cost, and absl's), and one
+// 16-byte fill (kernel-backed snapsafe, the vDSO alone).
+template <class Impl>
+struct U64Op {
+  Impl impl;
   BENCH_INLINE void op() { benchmark::DoNotOptimize(impl.u64()); }
 };
-struct AbslU64Op {
-  AbslBitGen impl;
-  BENCH_INLINE void op() { benchmark::DoNotOptimize(impl.u64()); }
-};
-// The generation check's cost: the same draw with and without both generation reads.
-template <bool kCheck>
-struct SnapsafeDrawU64Op {
-  SnapsafeDraw<kCheck> impl;
-  BENCH_INLINE void op() { benchmark::DoNotOptimize(impl.u64()); }
+template <class Impl>
+struct Fill16Op {
+  Impl impl;
+  uint8_t out[16];
+  BENCH_INLINE void op() {
+    impl.fill(out, sizeof out);
+    benchmark::DoNotOptimize(out);
+  }
 };
 struct SnapsafeFill4096Op {
   alignas(64) static inline uint8_t out[4096];
@@ -806,25 +808,9 @@ struct SnapsafeFill4096Op {
   }
 };
 
-// Kernel-backed 16-byte draws (SNAPSAFE_SOURCE=kernel) against the vDSO alone, and the
-// floor of such a draw: the vDSO and the two raw RDRAND words of the mask that a replayed
-// vDSO state needs (kernel_output.h), with no health check, call or wipe around them.
-struct KernelFill16Op {
-  Snapsafe<Source::kKernel> impl;
-  uint8_t out[16];
-  BENCH_INLINE void op() {
-    impl.fill(out, sizeof out);
-    benchmark::DoNotOptimize(out);
-  }
-};
-struct VdsoFill16Op {
-  VdsoGetrandom impl;
-  uint8_t out[16];
-  BENCH_INLINE void op() {
-    impl.fill(out, sizeof out);
-    benchmark::DoNotOptimize(out);
-  }
-};
+// The floor of a kernel-backed 16-byte draw (SNAPSAFE_SOURCE=kernel): the vDSO and the
+// two raw RDRAND words of the mask that a replayed vDSO state needs (kernel_output.h),
+// with no health check, call or wipe around them.
 __attribute__((target("rdrnd"), noinline)) void raw_rdrand_mask16(uint8_t out[16]) {
   unsigned long long words[2];
   if (!(_rdrand64_step(&words[0]) & _rdrand64_step(&words[1]))) die("RDRAND failed");
@@ -834,13 +820,11 @@ __attribute__((target("rdrnd"), noinline)) void raw_rdrand_mask16(uint8_t out[16
   mixed[1] ^= words[1];
   std::memcpy(out, mixed, sizeof mixed);
 }
-struct MaskedVdsoFloor16Op {
-  VdsoGetrandom impl;
-  uint8_t out[16];
-  BENCH_INLINE void op() {
-    impl.fill(out, sizeof out);
-    raw_rdrand_mask16(out);
-    benchmark::DoNotOptimize(out);
+struct MaskedVdso {
+  VdsoGetrandom vdso;
+  BENCH_INLINE void fill(void* out, size_t size) {
+    vdso.fill(out, size);
+    raw_rdrand_mask16(static_cast<uint8_t*>(out));
   }
 };
 
@@ -970,10 +954,11 @@ std::string measure_paired() {
   if (!KeystreamOp<16384>().ready) die("AES-256-CTR unavailable");
   std::string out = "{\n";
   out += "    \"u64_vs_absl\": " +
-         measure_pairs<SnapsafeU64Op, AbslU64Op>(4000, 4096, 4096, "snapsafe_ns", "absl_ns") +
+         measure_pairs<U64Op<Snapsafe<Source::kSysgenidMmap>>, U64Op<AbslBitGen>>(
+             4000, 4096, 4096, "snapsafe_ns", "absl_ns") +
          ",\n";
   out += "    \"check_mmap\": " +
-         measure_pairs<SnapsafeDrawU64Op<true>, SnapsafeDrawU64Op<false>>(
+         measure_pairs<U64Op<SnapsafeDraw<true>>, U64Op<SnapsafeDraw<false>>>(
              4000, 4096, 4096, "checked_ns", "unchecked_ns") +
          ",\n";
   out += "    \"fill4096_vs_keystream16k\": " +
@@ -989,12 +974,12 @@ std::string measure_paired() {
     // On a new thread: this one keeps the state it made under the mmap source.
     std::thread([&out] {
       out += "    \"kernel_fill16_vs_vdso16\": " +
-             measure_pairs<KernelFill16Op, VdsoFill16Op>(4000, 64, 64, "kernel_fill16_ns",
-                                                         "vdso16_ns") +
+             measure_pairs<Fill16Op<Snapsafe<Source::kKernel>>, Fill16Op<VdsoGetrandom>>(
+                 4000, 64, 64, "kernel_fill16_ns", "vdso16_ns") +
              ",\n";
       out += "    \"masked_floor16_vs_vdso16\": " +
-             measure_pairs<MaskedVdsoFloor16Op, VdsoFill16Op>(4000, 64, 64, "floor16_ns",
-                                                              "vdso16_ns") +
+             measure_pairs<Fill16Op<MaskedVdso>, Fill16Op<VdsoGetrandom>>(
+                 4000, 64, 64, "floor16_ns", "vdso16_ns") +
              ",\n";
     }).join();
     g_sources->activate(Source::kSysgenidMmap);

@@ -346,8 +346,8 @@ def main():
         "mhz_per_cpu": context.get("mhz_per_cpu"),
         "statistic": "median of repetitions (bench/run: 9, randomly interleaved), "
                      "wall-clock (UseRealTime); real_time_cv_percent is their spread; "
-                     "the issue-15 ratio targets: median of per-pair ratios of alternating "
-                     "bursts (latency.paired)",
+                     "the targets marked paired: median of per-pair ratios (the check: "
+                     "differences) of alternating bursts (latency.paired)",
     }
     result["medians"] = m
     if missing:
