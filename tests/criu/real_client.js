@@ -9,7 +9,8 @@
 // The handshake of tests/criu/clone_probe.cc: warm-up draws (so node's and OpenSSL's
 // states, node's randomUUID cache included, are in the image), DIR/ready ("pid N"), then
 // polls DIR/go every 2 ms; the first line of DIR/go is the output path, written via
-// PATH.tmp and rename. Output lines, VALUES tokens each:
+// PATH.tmp and rename (after CRIU let go of every thread: see untraced()). Output lines,
+// VALUES tokens each:
 //   randombytes ...     crypto.randomBytes(16), hex
 //   uuid-nocache ...    crypto.randomUUID({ disableEntropyCache: true })
 //   uuid ...            crypto.randomUUID(): node draws its entropy ahead in a cache, which a
@@ -66,6 +67,28 @@ for (let polls = 0; outPath === ''; polls++) {
   } catch (e) {
     Atomics.wait(sleeper, 0, 0, kPollMillis);
   }
+}
+
+// CRIU resumes the threads one by one and lets go of (ptrace-detaches) the others after
+// this one runs: a process that exits meanwhile makes the restore fail ("Unable to detach
+// TID: No such process", seen in 1 of 20 restores). So first wait until no thread of this
+// process is traced any more.
+function untraced() {
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    let status;
+    try {
+      status = fs.readFileSync('/proc/self/task/' + tid + '/status', 'utf8');
+    } catch (e) {
+      continue;  // the thread is gone
+    }
+    const match = /^TracerPid:\s*(\d+)/m.exec(status);
+    if (match && match[1] !== '0') return false;
+  }
+  return true;
+}
+for (let polls = 0; !untraced(); polls++) {
+  if (polls >= kMaxPolls) process.exit(3);
+  Atomics.wait(sleeper, 0, 0, kPollMillis);
 }
 
 let text;
