@@ -8,6 +8,7 @@
 #   lib/pkgconfig/snapsafe.pc               pkg-config --cflags --libs snapsafe
 #   lib/cmake/snapsafe/snapsafeConfig.cmake find_package(snapsafe) -> snapsafe::snapsafe
 #   lib/ossl-modules/snapsafe.so            the OpenSSL provider; share/snapsafe/openssl-snapsafe.cnf
+#                                           (OpenSSL 3.0+) and openssl-snapsafe-3.5.cnf (3.5+)
 #   include/snapsafe/snapsafe.h             the C API (C and any FFI)
 #   bin/snapsafe, bin/snapsafe_counter      the command-line tool, the counter tool
 set -euo pipefail
@@ -48,8 +49,10 @@ install -m 0644 "$tmp/libsnapsafe.a" "$prefix/lib/libsnapsafe.a"
 install -m 0755 "$runfiles/libsnapsafe.so" "$prefix/lib/libsnapsafe.so.1"
 ln -sf libsnapsafe.so.1 "$prefix/lib/libsnapsafe.so"
 install -m 0755 "$runfiles/provider/snapsafe.so" "$prefix/lib/ossl-modules/snapsafe.so"
-sed "s|SNAPSAFE_MODULE|$prefix/lib/ossl-modules/snapsafe.so|" \
-  "$runfiles/provider/openssl-snapsafe.cnf" >"$prefix/share/snapsafe/openssl-snapsafe.cnf"
+for conf in openssl-snapsafe.cnf openssl-snapsafe-3.5.cnf; do
+  sed "s|SNAPSAFE_MODULE|$prefix/lib/ossl-modules/snapsafe.so|" \
+    "$runfiles/provider/$conf" >"$prefix/share/snapsafe/$conf"
+done
 install -m 0755 "$runfiles/tools/snapsafe_counter" "$prefix/bin/snapsafe_counter"
 install -m 0755 "$runfiles/tools/snapsafe" "$prefix/bin/snapsafe"
 install -m 0644 "$runfiles/snapsafe.h" "$prefix/include/snapsafe/snapsafe.h"

@@ -31,9 +31,12 @@
 // draw already forgot the thread's snapsafe state (it reseeds); if the cause persists,
 // that draw fails closed too.
 //
-// OpenSSL 3.5+ also has `random_provider` ([random] section) for a provider-level
-// random function (OSSL_FUNC_get_user_entropy / OSSL_FUNC_PROVIDER_RANDOM_BYTES); Debian
-// 12 ships 3.0, where this EVP_RAND route is the one that exists (docs/USAGE.md).
+// OpenSSL 3.5+: `random_provider = snapsafe` in the [random] section
+// (provider/openssl-snapsafe-3.5.cnf) hands RAND_bytes and RAND_priv_bytes straight to
+// the provider's OSSL_FUNC_PROVIDER_RANDOM_BYTES, with no DRBG in between; this provider
+// offers it (provider_random_bytes, served like a generate call without prediction
+// resistance: each call is snapsafe's draw, which checks the generation). OpenSSL 3.0
+// never asks for that function: the EVP_RAND route above is the one it has.
 #include <openssl/core.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
@@ -194,11 +197,26 @@ int provider_get_params(void*, OSSL_PARAM params[]) {
 
 void provider_teardown(void*) {}
 
+// OpenSSL 3.5's provider-level random function (core_dispatch.h of 3.5; the 3.0 headers
+// this is built with lack it, and 3.0 never calls it). `which` is public or private: both
+// are snapsafe's per-thread draw. 1, or 0 with `buf` zeroed (fail closed).
+#ifndef OSSL_FUNC_PROVIDER_RANDOM_BYTES
+#define OSSL_FUNC_PROVIDER_RANDOM_BYTES 1032
+#endif
+int provider_random_bytes(void*, int, void* buf, size_t n, unsigned int strength) {
+  if (strength > kStrength) {
+    std::memset(buf, 0, n);
+    return 0;
+  }
+  return fill_output(static_cast<unsigned char*>(buf), n, /*prediction_resistance=*/false) == 0;
+}
+
 const OSSL_DISPATCH kProviderFunctions[] = {
     fn(OSSL_FUNC_PROVIDER_QUERY_OPERATION, provider_query),
     fn(OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, provider_gettable_params),
     fn(OSSL_FUNC_PROVIDER_GET_PARAMS, provider_get_params),
     fn(OSSL_FUNC_PROVIDER_TEARDOWN, provider_teardown),
+    fn(OSSL_FUNC_PROVIDER_RANDOM_BYTES, provider_random_bytes),
     {0, nullptr},
 };
 

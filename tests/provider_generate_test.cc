@@ -16,6 +16,8 @@
 //  3. An entropy failure still fails closed: with getrandom refused (seccomp, in a forked
 //     child) every call, prediction-resistant or not, fails with its output zeroed, the
 //     retries of (2) included.
+//  4. OpenSSL 3.5's provider-level random function (random_provider) serves public and
+//     private requests and fails closed likewise.
 #include <openssl/core.h>
 #include <openssl/evp.h>
 #include <openssl/provider.h>
@@ -23,6 +25,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -234,6 +237,64 @@ TEST_F(ProviderGenerate, AnEntropyFailureStillFailsClosed) {
   size_t closed = 0;
   for (uint8_t r : report) closed += r;
   EXPECT_EQ(closed, report.size()) << "every call, retries included, fails with no output";
+}
+
+// OpenSSL 3.5's provider-level random function (OSSL_FUNC_PROVIDER_RANDOM_BYTES, 1032),
+// what `random_provider = snapsafe` calls for every RAND_bytes: taken from the provider's
+// own dispatch table (the 3.0 this test links never calls it; tests/criu/run's OpenSSL 3.5
+// part runs it for real).
+using RandomBytes = int (*)(void*, int, void*, size_t, unsigned int);
+constexpr int kProviderRandomBytes = 1032;
+
+RandomBytes provider_random_bytes() {
+  const OSSL_DISPATCH* out = nullptr;
+  void* provctx = nullptr;
+  if (OSSL_provider_init(nullptr, nullptr, &out, &provctx) != 1) return nullptr;
+  for (; out != nullptr && out->function_id != 0; ++out) {
+    if (out->function_id == kProviderRandomBytes) {
+      return reinterpret_cast<RandomBytes>(out->function);
+    }
+  }
+  return nullptr;
+}
+
+TEST(ProviderRandomBytes, ServesPublicAndPrivateRequests) {
+  testing::use_fresh_counter_file();
+  const RandomBytes random_bytes = provider_random_bytes();
+  ASSERT_NE(random_bytes, nullptr) << "the dispatch table offers OSSL_FUNC_PROVIDER_RANDOM_BYTES";
+  std::set<Bytes> seen;
+  for (int which : {0, 1}) {  // OSSL_PROV_RANDOM_PUBLIC, OSSL_PROV_RANDOM_PRIVATE
+    for (size_t size : {1u, 16u, 4096u, 100000u}) {
+      Bytes out(size, 0);
+      ASSERT_EQ(random_bytes(nullptr, which, out.data(), out.size(), 256), 1);
+      EXPECT_TRUE(seen.insert(out).second);
+      if (size >= 16) EXPECT_NE(out, Bytes(size, 0));
+    }
+  }
+  Bytes out(32, 0xAA);
+  EXPECT_EQ(random_bytes(nullptr, 0, out.data(), out.size(), 257), 0) << "no strength over 256";
+  EXPECT_EQ(out, Bytes(32, 0));
+}
+
+TEST(ProviderRandomBytes, AnEntropyFailureFailsClosed) {
+  const RandomBytes random_bytes = provider_random_bytes();
+  ASSERT_NE(random_bytes, nullptr);
+  const Bytes report = testing::run_in_child([&] {
+    if (!testing::block_getrandom(EPERM)) _exit(6);
+    Bytes results;
+    testing::on_new_thread([&] {
+      for (int i = 0; i < kTries; ++i) {
+        Bytes out(32, 0xAA);
+        const int ok = random_bytes(nullptr, i % 2, out.data(), out.size(), 0);
+        results.push_back(ok == 0 && out == Bytes(32, 0));
+      }
+    });
+    return results;
+  });
+  ASSERT_EQ(report.size(), static_cast<size_t>(kTries));
+  size_t closed = 0;
+  for (uint8_t r : report) closed += r;
+  EXPECT_EQ(closed, report.size()) << "every call fails with no output";
 }
 
 }  // namespace

@@ -312,4 +312,15 @@ MUTANTS = [
          old="    return 0;  // fail closed: `out` is zeroed, OpenSSL reports the error",
          new="    return 1;",
          tests=["//tests:provider_generate_test"]),
+    # --- issue 25 part 3: OpenSSL 3.5's provider-level random function ---
+    dict(id="provider-random-bytes-offered", file="provider/snapsafe_provider.cc",
+         what="offering OSSL_FUNC_PROVIDER_RANDOM_BYTES to OpenSSL 3.5 (random_provider)",
+         old="    fn(OSSL_FUNC_PROVIDER_RANDOM_BYTES, provider_random_bytes),\n",
+         new="",
+         tests=["//tests:provider_generate_test"]),
+    dict(id="provider-random-bytes-fail-closed", file="provider/snapsafe_provider.cc",
+         what="the provider-level random function failing when the draw failed",
+         old="  return fill_output(static_cast<unsigned char*>(buf), n, /*prediction_resistance=*/false) == 0;",
+         new="  fill_output(static_cast<unsigned char*>(buf), n, /*prediction_resistance=*/false);\n  return 1;",
+         tests=["//tests:provider_generate_test"]),
 ]
