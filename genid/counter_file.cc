@@ -358,14 +358,18 @@ void unmap_counter(const Mapped& mapped) {
   munmap(mapped.map, kCounterFileSize);
 }
 
-// Opens the file under the trust rules (file_trust.h), checks its size, maps it with
-// `prot`, registers the mapping and checks the magic. On failure returns false with
-// *error set.
+// Opens the file under the trust rules (file_trust.h), resolved from `root`, checks its
+// size, maps it with `prot`, registers the mapping and checks the magic. On failure returns
+// false with *error set, and *missing (if given) true when the path names nothing (ENOENT).
 bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string* error,
-                 bool* bad_magic = nullptr) {
+                 bool* bad_magic = nullptr, int root = kThisProcessRoot,
+                 bool* missing = nullptr) {
   const int fd = open_trusted(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY,
-                              LastComponent::kRegularNoFollow, &mapped->st, error);
-  if (fd < 0) return false;
+                              LastComponent::kRegularNoFollow, &mapped->st, error, root);
+  if (fd < 0) {
+    if (missing != nullptr) *missing = errno == ENOENT;
+    return false;
+  }
   if (mapped->st.st_size < static_cast<off_t>(kCounterFileSize)) {
     *error = path + ": truncated counter file (" + std::to_string(mapped->st.st_size) +
              " bytes, expected " + std::to_string(kCounterFileSize) + ")";
@@ -513,14 +517,14 @@ int place_if_absent(int dirfd, const std::string& tmp, const std::string& name) 
 }
 
 std::string create_in(int dirfd, const std::string& name, const std::string& path,
-                      std::string* replaced) {
+                      std::string* replaced, int root) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     struct stat seen;
     std::string invalid;  // why the file there is not kept; "" if nothing is there
     if (fstatat(dirfd, name.c_str(), &seen, AT_SYMLINK_NOFOLLOW) == 0) {
       Mapped existing;
       bool bad_magic = false;
-      if (map_counter(path, PROT_READ, &existing, &invalid, &bad_magic)) {
+      if (map_counter(path, PROT_READ, &existing, &invalid, &bad_magic, root)) {
         unmap_counter(existing);
         return "";  // a valid file exists: never reset a generation processes rely on
       }
@@ -605,30 +609,36 @@ void counter_file_check_interval_for_testing(int64_t nanoseconds) {
   g_check_interval_ns.store(nanoseconds);
 }
 
-std::string counter_file_create(const std::string& path, std::string* replaced) {
+std::string counter_file_create(const std::string& path, std::string* replaced, int root) {
   if (replaced != nullptr) replaced->clear();
   std::string name, error;
-  const int dirfd = open_trusted_parent(path, &name, &error);
+  const int dirfd = open_trusted_parent(path, &name, &error, root);
   if (dirfd < 0) return error;
-  error = create_in(dirfd, name, path, replaced);
+  error = create_in(dirfd, name, path, replaced, root);
   close(dirfd);
   return error;
 }
 
-std::string counter_file_bump(const std::string& path, Generation* generation) {
+std::string counter_file_bump(const std::string& path, Generation* generation, int root,
+                              bool* missing) {
+  if (missing != nullptr) *missing = false;
   std::string error;
   Mapped mapped;
-  if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error)) return error;
+  if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error, nullptr, root, missing)) {
+    return error;
+  }
   *generation = __atomic_add_fetch(generation_word(mapped.map), 1, __ATOMIC_SEQ_CST);
   const bool intact = magic_intact(mapped.map);  // not tombstoned by a truncation meanwhile
   unmap_counter(mapped);
   return intact ? "" : path + ": truncated or overwritten during the bump";
 }
 
-std::string counter_file_read(const std::string& path, Generation* generation) {
+std::string counter_file_read(const std::string& path, Generation* generation, int root,
+                              bool* missing) {
+  if (missing != nullptr) *missing = false;
   std::string error;
   Mapped mapped;
-  if (!map_counter(path, PROT_READ, &mapped, &error)) return error;
+  if (!map_counter(path, PROT_READ, &mapped, &error, nullptr, root, missing)) return error;
   *generation = __atomic_load_n(generation_word(mapped.map), __ATOMIC_ACQUIRE);
   const bool intact = magic_intact(mapped.map);
   unmap_counter(mapped);

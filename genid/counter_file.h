@@ -55,6 +55,7 @@
 #include <cstdint>
 #include <string>
 
+#include "genid/file_trust.h"
 #include "genid/source.h"
 
 namespace snapsafe::genid {
@@ -79,7 +80,10 @@ std::string counter_file_invalid_reason(bool (*still_valid)());
 
 // Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
 // None of them ever truncates a file, follows a symlink at the last component, or blocks
-// on a FIFO; each applies the trust rules above.
+// on a FIFO; each applies the trust rules above. `root`: where `path` is resolved
+// (file_trust.h): kThisProcessRoot, or a directory descriptor from open_root_directory(),
+// e.g. on /proc/PID/root for a restore hook that must reach the file a restored container
+// maps; `path` is then walked beneath that root (absolute symlinks and ".." never leave it).
 // create: makes a fresh file (mode 0644 whatever the umask, owned by the caller) at a
 // random generation unless a valid trusted one exists (then unchanged). Refuses a
 // directory others could write. Something at the path that is positively not a usable
@@ -89,11 +93,17 @@ std::string counter_file_invalid_reason(bool (*still_valid)());
 // still mapping it see "unknown"; `*replaced` then says why it was replaced. A file it
 // cannot judge (not readable by the caller) is an error, left alone. Fails closed
 // (nothing written) if getrandom fails.
-std::string counter_file_create(const std::string& path, std::string* replaced = nullptr);
-// bump: atomically increments the generation; `*generation` receives the new value.
-std::string counter_file_bump(const std::string& path, Generation* generation);
-// read: the current generation.
-std::string counter_file_read(const std::string& path, Generation* generation);
+std::string counter_file_create(const std::string& path, std::string* replaced = nullptr,
+                                int root = kThisProcessRoot);
+// bump: atomically increments the generation; `*generation` receives the new value. On an
+// error, `*missing` (if given) says whether it was that the path names nothing (ENOENT:
+// the file, or a directory on the way, does not exist) as opposed to anything else
+// (refused, corrupt, ...).
+std::string counter_file_bump(const std::string& path, Generation* generation,
+                              int root = kThisProcessRoot, bool* missing = nullptr);
+// read: the current generation; `root` and `*missing` as for bump.
+std::string counter_file_read(const std::string& path, Generation* generation,
+                              int root = kThisProcessRoot, bool* missing = nullptr);
 
 // Test-only. The SIGBUS guard: with `enabled` false, faults on counter pages are passed
 // on like any other (the negative control: the process dies of SIGBUS as it did).

@@ -22,6 +22,17 @@
 // The walk holds a descriptor on each directory (O_PATH, O_NOFOLLOW, openat), so a
 // directory checked is the directory used: nothing can be swapped in between.
 //
+// Where the walk starts: this process's "/" (the default), or a directory the caller
+// opened, e.g. /proc/PID/root, a restored container's root in its own mount namespace
+// (open() follows that magic link to the task's real root; its text, "/", would name this
+// process's root). Beneath a given root the path is resolved as the kernel's
+// RESOLVE_IN_ROOT would: absolute symlinks and the path itself start at that root, ".."
+// never climbs above it, and mounts are those of the root's mount namespace. The walk is
+// done by hand on every kernel, one component per openat() (never "..", never a name with
+// a '/', never following a link), because openat2() resolves a whole path at once and the
+// rules above must judge each directory and symlink on the way; ".." goes back to the
+// directory the walk came from (a stack of descriptors), never openat(dir, "..").
+//
 // The file itself is opened with O_NONBLOCK (a FIFO or a device never blocks the open),
 // O_NOCTTY and O_NOFOLLOW, and only after an O_PATH look at it (which opens nothing)
 // showed an acceptable type and owner, so a device node planted at the path is never
@@ -34,24 +45,39 @@
 
 namespace snapsafe::genid {
 
+// The `root` argument below meaning this process's "/" (a relative path then starts at the
+// current directory).
+inline constexpr int kThisProcessRoot = -1;
+
 enum class LastComponent {
   kRegularNoFollow,        // a regular file at exactly this path (counter file)
   kRegularOrCharDevice,    // a character device or a regular stand-in; a trusted symlink
                            // at the last component is followed (VMClock)
 };
 
-// Opens `path` with `access` (O_RDONLY or O_RDWR) under the rules above. Returns the
-// descriptor (O_CLOEXEC) and fills *st, or returns -1 with *error set, e.g.
+// Opens `path` with `access` (O_RDONLY or O_RDWR) under the rules above, resolved from
+// `root` (kThisProcessRoot, or a directory descriptor from open_root_directory(): then
+// `path`, absolute or not, is resolved beneath it). Returns the descriptor (O_CLOEXEC) and
+// fills *st, or returns -1 with *error set and errno saying why (ENOENT: a component does
+// not exist; EPERM: refused by the rules; others as the failing call left them), e.g.
 //   "/run/snapsafe/generation: open: No such file or directory"
 //   "/srv/g: refused: directory /srv is writable by group or others (mode 0777, not sticky):
 //    anyone who can write it can replace the file"
 int open_trusted(const std::string& path, int access, LastComponent last, struct stat* st,
-                 std::string* error);
+                 std::string* error, int root = kThisProcessRoot);
 
-// Resolves every component of `path` but the last under the directory rules above.
-// Returns a descriptor (O_PATH) on the trusted parent directory and sets *name to the
-// last component, or -1 with *error set. For the tool, which creates and renames there.
-int open_trusted_parent(const std::string& path, std::string* name, std::string* error);
+// Resolves every component of `path` but the last under the directory rules above, from
+// `root` as open_trusted does. Returns a descriptor (O_PATH) on the trusted parent
+// directory and sets *name to the last component, or -1 with *error and errno set. For the
+// tool, which creates and renames there.
+int open_trusted_parent(const std::string& path, std::string* name, std::string* error,
+                        int root = kThisProcessRoot);
+
+// Opens `directory` (an absolute path, followed as given: /proc/PID/root leads to that
+// task's root) as a root for the functions above: O_PATH | O_DIRECTORY | O_CLOEXEC. The
+// root itself must pass the directory rule (checked again at every walk). Returns the
+// descriptor, or -1 with *error set, e.g. "/proc/42/root: open: No such file or directory".
+int open_root_directory(const std::string& directory, std::string* error);
 
 // The ownership rule alone, for a stat() result: nullptr if `st` may be trusted as a
 // regular file or character device (`is_dir` false) or as a directory (`is_dir` true),

@@ -13,9 +13,23 @@
 // state is snapsafe's, per thread, checked against the generation on every draw, so there
 // is no parent to seed from and nothing to lock. Reseed and instantiate accept and ignore
 // entropy and personalisation input (snapsafe reseeds itself from the kernel whenever a
-// watched generation moves); additional input is ignored likewise. A failed draw (the
-// kernel refused entropy) fails the generate call: OpenSSL then reports an error and
-// returns no bytes (fail closed).
+// watched generation moves); additional input is ignored likewise.
+//
+// Prediction resistance: a generate call that asks for it (EVP_RAND_generate with
+// prediction_resistance = 1) is served by snapsafe's kernel-backed output
+// (rng/internal/kernel_output.h: a fresh kernel read, masked with the CPU's RNG where it
+// is healthy), never from the thread's buffer, whose next bytes are in process memory
+// before the call (a memory image predicts them). OpenSSL asks for it on the first
+// max_request (64 KiB) chunk of a request only (evp_rand.c), as for its own DRBGs.
+//
+// Failure: a failed draw (the kernel refused entropy, an OpenSSL step failed) fails the
+// generate call with the output zeroed: OpenSSL then reports an error and returns no
+// bytes (fail closed). The context shows EVP_RAND_STATE_ERROR until its next generate,
+// which tries again: OpenSSL never re-instantiates a provider's RAND, so a context that
+// stayed in the error state would fail every RAND_bytes of the process for good after
+// one transient failure. Trying again is safe: the context holds nothing, and the failed
+// draw already forgot the thread's snapsafe state (it reseeds); if the cause persists,
+// that draw fails closed too.
 //
 // OpenSSL 3.5+ also has `random_provider` ([random] section) for a provider-level
 // random function (OSSL_FUNC_get_user_entropy / OSSL_FUNC_PROVIDER_RANDOM_BYTES); Debian
@@ -28,7 +42,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "provider/test_flags.h"
 #include "rng/internal/draw.h"
+#include "rng/internal/kernel_output.h"
+
+#ifdef SNAPSAFE_TESTING
+namespace snapsafe::provider_internal {
+ProviderTestFlags g_provider_test_flags;
+}  // namespace snapsafe::provider_internal
+#endif
 
 namespace {
 
@@ -56,13 +78,27 @@ int rand_uninstantiate(void* ctx) {
   return 1;
 }
 
-int rand_generate(void* ctx, unsigned char* out, size_t outlen, unsigned int strength, int,
-                  const unsigned char*, size_t) {
+// Fills `out`: from the kernel when the caller asks for prediction resistance, else from
+// snapsafe's draw. 0, or an errno with `out` zeroed.
+int fill_output(unsigned char* out, size_t outlen, bool prediction_resistance) {
+  if (prediction_resistance && !SNAPSAFE_PROVIDER_TEST_FLAG(ignore_prediction_resistance)) {
+    return snapsafe::rng_internal::kernel_output(out, outlen, /*signal_safe=*/false);
+  }
+  return snapsafe::rng_internal::draw(out, outlen);
+}
+
+int rand_generate(void* ctx, unsigned char* out, size_t outlen, unsigned int strength,
+                  int prediction_resistance, const unsigned char*, size_t) {
   auto* context = static_cast<Context*>(ctx);
-  if (context->state != EVP_RAND_STATE_READY || strength > kStrength) return 0;
-  if (snapsafe::rng_internal::draw(out, outlen) != 0) {
-    context->state = EVP_RAND_STATE_ERROR;  // OpenSSL then re-instantiates or gives up
-    return 0;
+  if (strength > kStrength) return 0;
+  // The last call failed: try again (see the top of the file).
+  if (context->state == EVP_RAND_STATE_ERROR && !SNAPSAFE_PROVIDER_TEST_FLAG(sticky_error)) {
+    context->state = EVP_RAND_STATE_READY;
+  }
+  if (context->state != EVP_RAND_STATE_READY) return 0;
+  if (fill_output(out, outlen, prediction_resistance != 0) != 0) {
+    context->state = EVP_RAND_STATE_ERROR;
+    return 0;  // fail closed: `out` is zeroed, OpenSSL reports the error
   }
   return 1;
 }

@@ -37,6 +37,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/file_trust.h"
 #include "genid/vmclock.h"
 #include "rng/fill.h"
 #include "rng/internal/test_hooks.h"
@@ -969,6 +970,107 @@ TEST(Trust, VmclockStandInFollowsTheSameRules) {
   EXPECT_TRUE(genid::open_vmclock(source.path()).ok);
   ASSERT_EQ(chmod(source.path().c_str(), 0666), 0);
   EXPECT_THAT(genid::open_vmclock(source.path()).error, HasSubstr("writable by group or others"));
+}
+
+// ---- Beneath a given root (snapsafe_counter --root /proc/PID/root, issue 21): the path,
+// absolute symlinks and ".." stay beneath it; errno tells a missing file from a refusal.
+// tests/criu:task_root_test does the same through the tool and the hook, with a real
+// second mount namespace and the negative control (the old text path bumps the host's file).
+
+struct RootFixture {
+  std::string base = make_dir(testing::temp_path("beneath"), 0755);
+  std::string rootfs = make_dir(base + "/rootfs", 0755);
+  std::string inner = counter_in(make_dir(rootfs + "/c", 0755));  // rootfs/c/generation
+  std::string outer = counter_in(make_dir(base + "/c", 0755));    // base/c/generation
+  int root = -1;
+  RootFixture() {
+    make_dir(rootfs + "/run", 0755);
+    EXPECT_EQ(symlink("/c", (rootfs + "/run/abs").c_str()), 0);
+    EXPECT_EQ(symlink("../../../../../c", (rootfs + "/run/up").c_str()), 0);
+    std::string error;
+    root = genid::open_root_directory(rootfs, &error);
+    EXPECT_GE(root, 0) << error;
+  }
+  ~RootFixture() { close(root); }
+  ino_t inode_of(const std::string& path) {
+    struct stat st = {};
+    EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
+    return st.st_ino;
+  }
+};
+
+TEST(BeneathRoot, PathsAbsoluteLinksAndDotDotStayBeneathTheRoot) {
+  RootFixture f;
+  for (const char* path : {"/c/generation", "c/generation", "/../../c/generation",
+                           "/c/../../c/generation", "/run/abs/generation", "/run/up/generation"}) {
+    struct stat st;
+    std::string error;
+    const int fd = genid::open_trusted(path, O_RDONLY, genid::LastComponent::kRegularNoFollow,
+                                       &st, &error, f.root);
+    EXPECT_GE(fd, 0) << path << ": " << error;
+    EXPECT_EQ(st.st_ino, f.inode_of(f.inner)) << path << " left the root";
+    if (fd >= 0) close(fd);
+  }
+  genid::Generation before_outer, before_inner, after;
+  ASSERT_EQ(genid::counter_file_read(f.outer, &before_outer), "");
+  ASSERT_EQ(genid::counter_file_read(f.inner, &before_inner), "");
+  EXPECT_EQ(genid::counter_file_bump("/run/abs/generation", &after, f.root), "");
+  EXPECT_EQ(after, before_inner + 1);
+  ASSERT_EQ(genid::counter_file_read(f.outer, &after), "");
+  EXPECT_EQ(after, before_outer) << "the file outside the root was bumped";
+}
+
+TEST(BeneathRoot, MissingIsToldApartFromRefused) {
+  RootFixture f;
+  genid::Generation generation;
+  bool missing = false;
+  EXPECT_THAT(genid::counter_file_bump("/c/none", &generation, f.root, &missing),
+              HasSubstr("No such file"));
+  EXPECT_TRUE(missing);
+  missing = false;
+  EXPECT_NE(genid::counter_file_read("/none/generation", &generation, f.root, &missing), "");
+  EXPECT_TRUE(missing) << "a missing directory on the way";
+  ASSERT_EQ(mkfifo((f.rootfs + "/c/fifo").c_str(), 0644), 0);
+  EXPECT_THAT(genid::counter_file_bump("/c/fifo", &generation, f.root, &missing),
+              HasSubstr("not a regular file"));
+  EXPECT_FALSE(missing);
+  EXPECT_THAT(genid::counter_file_bump("/c/..", &generation, f.root, &missing),
+              HasSubstr("not a regular file"));
+  EXPECT_FALSE(missing);
+  ASSERT_EQ(chmod((f.rootfs + "/c").c_str(), 0777), 0);
+  EXPECT_THAT(genid::counter_file_bump("/c/generation", &generation, f.root, &missing),
+              HasSubstr("refused: directory /c is writable by group or others"));
+  EXPECT_FALSE(missing);
+  EXPECT_THAT(genid::counter_file_create("/c/new", nullptr, f.root),
+              HasSubstr("refused: directory /c"));
+}
+
+TEST(BeneathRoot, CreateAndReadWorkBeneathTheRoot) {
+  RootFixture f;
+  EXPECT_EQ(genid::counter_file_create("/run/abs/made", nullptr, f.root), "");
+  struct stat st;
+  EXPECT_EQ(stat((f.rootfs + "/c/made").c_str(), &st), 0) << "created beneath the root";
+  EXPECT_NE(stat((f.base + "/c/made").c_str(), &st), 0);
+  genid::Generation generation;
+  EXPECT_EQ(genid::counter_file_read("/c/made", &generation, f.root), "");
+}
+
+TEST(BeneathRoot, TheRootMustBeAbsoluteATrustedDirectory) {
+  RootFixture f;
+  std::string error;
+  EXPECT_EQ(genid::open_root_directory("relative", &error), -1);
+  EXPECT_THAT(error, HasSubstr("absolute"));
+  EXPECT_EQ(genid::open_root_directory(f.inner, &error), -1);
+  EXPECT_THAT(error, HasSubstr("Not a directory"));
+  EXPECT_EQ(genid::open_root_directory(f.base + "/none", &error), -1);
+  EXPECT_EQ(errno, ENOENT);
+  ASSERT_EQ(chmod(f.rootfs.c_str(), 0777), 0);
+  EXPECT_EQ(genid::open_root_directory(f.rootfs, &error), -1);
+  EXPECT_THAT(error, HasSubstr("refused: directory / is writable by group or others"));
+  // An open root is checked again at every walk.
+  genid::Generation generation;
+  EXPECT_THAT(genid::counter_file_bump("/c/generation", &generation, f.root),
+              HasSubstr("refused: directory /"));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 //
 //   provider_rand_main name     the EVP_RAND behind RAND_bytes ("SNAPSAFE", "CTR-DRBG")
 //   provider_rand_main hex N    N bytes from RAND_bytes as hex
+//   provider_rand_main pr-hex N N bytes from the private DRBG (RAND_priv_bytes'), asked
+//                               for prediction resistance (EVP_RAND_generate), as hex
 //   provider_rand_main maps     whether the process maps SNAPSAFE_COUNTER_FILE (proof that
 //                               snapsafe, not OpenSSL's DRBG, served RAND_bytes)
 #include <openssl/evp.h>
@@ -28,6 +30,17 @@ int main(int argc, char** argv) {
   if (command == "hex" && argc == 3) {
     std::vector<unsigned char> bytes(std::strtoul(argv[2], nullptr, 10));
     if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return 1;
+    for (unsigned char b : bytes) std::printf("%02x", b);
+    std::printf("\n");
+    return 0;
+  }
+  if (command == "pr-hex" && argc == 3) {
+    std::vector<unsigned char> bytes(std::strtoul(argv[2], nullptr, 10));
+    EVP_RAND_CTX* rand = RAND_get0_private(nullptr);
+    if (rand == nullptr ||
+        EVP_RAND_generate(rand, bytes.data(), bytes.size(), 0, 1, nullptr, 0) != 1) {
+      return 1;
+    }
     for (unsigned char b : bytes) std::printf("%02x", b);
     std::printf("\n");
     return 0;

@@ -61,10 +61,10 @@ bool restores_drop_page_flags() {
 }
 
 // Seeds `st` for `generation` and makes a first, short refill: a fresh key from the kernel
-// (derive_seed), nothing kept from before. The generation is written *before* the key: if
-// a snapshot lands in between, the clone's state says "seeded under the old generation"
-// and reseeds again, instead of keeping a key both clones share. Unread bytes of the old
-// state are dropped and wiped. The first refill is only kFirstRefillBytes: right after a
+// (derive_seed), nothing kept from before. The order of the generation and key stores
+// is not load-bearing: a snapshot taken inside a reseed is restored under a generation
+// that moved, and draw_slow_in_use()'s re-read after producing sends the clone back to
+// reseed, whichever store it holds. Unread bytes of the old state are dropped and wiped. The first refill is only kFirstRefillBytes: right after a
 // restore every thread reseeds at once, and each pays for 1 KiB of keystream, not 8.
 int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generation) {
   st->generation = generation;

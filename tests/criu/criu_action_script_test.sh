@@ -30,7 +30,8 @@ env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$tool" CRTOOLS_SCRIPT_ACTION=po
   SNAPSAFE_COUNTER_FILE="$dir/elsewhere" "$hook" "$file" 2>/dev/null || fail "argument path"
 [ "$(gen)" = 2 ] || fail "the argument overrides SNAPSAFE_COUNTER_FILE"
 
-# The path inside the restored task's root: /proc/PID/root/PATH (here our own root).
+# The path inside the restored task's root, walked beneath /proc/PID/root (here our own
+# root; tests/criu:task_root_test uses a second mount namespace).
 run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" SNAPSAFE_COUNTER_IN_TASK_ROOT=1 \
   CRTOOLS_INIT_PID=$$ 2>/dev/null || fail "in-task-root bump"
 [ "$(gen)" = 3 ] || fail "in-task-root bumps through /proc/PID/root"
