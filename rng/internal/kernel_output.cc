@@ -12,6 +12,7 @@
 #include "rng/internal/kernel_entropy.h"
 #include "rng/internal/setup.h"
 #include "rng/internal/test_hooks.h"
+#include "rng/internal/wipe.h"
 
 namespace snapsafe::rng_internal {
 namespace {
@@ -48,7 +49,14 @@ int serve(void* out, size_t size, bool signal_safe) {
 
 }  // namespace
 
-bool kernel_output_uses_hardware_rng() noexcept { return hardware_rng_present(); }
+bool kernel_output_uses_hardware_rng() noexcept {
+  if (!hardware_rng_present()) return false;
+  if (SNAPSAFE_TEST_FLAG(status_trusts_cpuid)) return true;
+  uint64_t words[2];  // the health checks every draw applies, on two fresh words
+  const bool healthy = hardware_rng_words(words, 2);
+  wipe(words, sizeof words);
+  return healthy;
+}
 
 int kernel_output(void* out, size_t size, bool signal_safe) noexcept {
   // The RDRAND probe, the vDSO lookup: under the fork-safe one-time setup (one load once

@@ -42,7 +42,9 @@ namespace snapsafe::rng_internal {
 // `signal_safe`: the caller may be a signal handler (no vDSO, no allocation).
 int kernel_output(void* out, size_t size, bool signal_safe) noexcept;
 
-// Whether kernel_output() masks with the hardware RNG on this machine (for status()).
+// Whether kernel_output() masks with the hardware RNG on this machine now (for status()):
+// the CPU has one and two fresh words pass the health checks the draws apply (a CPU that
+// returns all ones, as in the AMD erratum, has RDRAND by CPUID but masks nothing).
 bool kernel_output_uses_hardware_rng() noexcept;
 
 }  // namespace snapsafe::rng_internal

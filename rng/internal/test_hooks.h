@@ -66,6 +66,8 @@ struct TestHooks {
                                       // re-read of the state's stamp, nor of the fork count)
   bool kernel_output_skips_setup = false;  // negative control: kernel_output() runs its
                                            // one-time probes outside the fork-safe setup
+  bool status_trusts_cpuid = false;  // negative control: status() reports RDRAND by its
+                                     // CPUID bit, without the health checks
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \
