@@ -20,8 +20,13 @@
  * kernel and never gets the interrupted draw's bytes. Otherwise a draw in a handler is
  * async-signal-safe only while it needs no reseed: the first draw of a thread, and the
  * first after a generation change or a fork, reseed, and a reseed allocates (OpenSSL's
- * digest context). Draw in handlers only what you could not draw before. The UUID
- * version 7 functions are never async-signal-safe (they keep a per-thread counter).
+ * digest context). In kernel-backed mode (no generation source) a draw of any size
+ * allocates nothing, but for a thread's first, which maps its vDSO getrandom state and
+ * registers a thread-exit destructor. A handler that calls fork() while it interrupts a
+ * draw: the draw resumes in the child and is redone there from fresh state, never
+ * returning the parent's bytes (nor zeros as success). Draw in handlers only what you
+ * could not draw before. The UUID version 7 functions are never async-signal-safe (they
+ * keep a per-thread counter).
  *
  * Example:
  *   uint8_t key[32];

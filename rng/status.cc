@@ -8,6 +8,7 @@
 
 #include "genid/select.h"
 #include "rng/internal/draw.h"
+#include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_output.h"
 #include "rng/internal/thread_state.h"
 #include "rng/internal/vdso_getrandom.h"
@@ -41,7 +42,9 @@ void judge(Status* s) {
                                   : fresh + " (the guest kernel reseeds on VMGenID)"};
     s->cloned_kernel_rng = {hardware,
                             hardware ? fresh
-                                     : "NO: no hardware RNG; a cloned kernel RNG repeats"};
+                            : s->hardware_rng_failed
+                                ? "NO: RDRAND fails its health checks; a cloned kernel RNG repeats"
+                                : "NO: no hardware RNG; a cloned kernel RNG repeats"};
     return;
   }
   bool vm = false, counter = false;
@@ -93,7 +96,8 @@ Status status() {
                !rng_internal::thread_states_unavailable();
   s.kernel_interface =
       rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
-  s.hardware_rng = rng_internal::kernel_output_uses_hardware_rng();
+  s.hardware_rng = rng_internal::kernel_output_uses_hardware_rng();  // health-checked now
+  s.hardware_rng_failed = !s.hardware_rng && rng_internal::hardware_rng_present();
   s.snapshot_safe = s.source != SourceKind::kForkOnlyUnsafe;
   static const bool fork_detection = wipe_on_fork_works();  // a kernel property: probe once
   s.fork_detection = fork_detection;
@@ -117,7 +121,10 @@ std::string Status::to_string() const {
                    : "kernel-backed: every draw from the kernel RNG")
       << "\n"
       << "kernel RNG:     " << kernel_interface
-      << (hardware_rng ? ", XORed with RDRAND" : ", no hardware RNG") << "\n"
+      << (hardware_rng          ? ", XORed with RDRAND"
+          : hardware_rng_failed ? ", RDRAND fails its health checks: not used"
+                                : ", no hardware RNG")
+      << "\n"
       << "snapshot safe:  " << (snapshot_safe ? "yes" : "NO (explicit fork-only opt-in)") << "\n"
       << "fork detection: " << (fork_detection ? "MADV_WIPEONFORK" : "unavailable") << "\n"
       << line("covers fork:            ", fork)

@@ -39,7 +39,10 @@ struct Status {
   std::vector<WatchedSource> watched;  // every source checked on every draw
   bool buffered;                // false: every draw is served by the kernel
   std::string kernel_interface;  // "vDSO getrandom" or "getrandom syscall"
-  bool hardware_rng;            // kernel-served output is XORed with RDRAND
+  bool hardware_rng;            // kernel-served output is XORed with RDRAND: the CPU has
+                                // it and two fresh words pass the draws' health checks
+  bool hardware_rng_failed;     // the CPU has RDRAND, but it fails those checks (all ones,
+                                // zeros, stuck): not used, a cloned kernel is not covered
   bool snapshot_safe;           // false only for SNAPSAFE_SOURCE=fork-only-unsafe
   bool fork_detection;          // MADV_WIPEONFORK works on this kernel
   Coverage fork;                // fork(), including after a process restore

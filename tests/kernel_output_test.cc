@@ -155,5 +155,35 @@ TEST_F(KernelOutput, AFailingHardwareRngFallsBackToAFreshKernelRead) {
   EXPECT_EQ(seen.size(), 32u);  // the system call still serves distinct output
 }
 
+// status() judges RDRAND by the health checks the draws apply, not by its CPUID bit
+// (issue 21, 4.7): a CPU whose RDRAND returns all ones (the AMD erratum) masks nothing,
+// so a cloned kernel's output repeats, and status() must say that case is not covered.
+uint64_t all_ones() { return ~uint64_t{0}; }
+
+TEST_F(KernelOutput, StatusSaysAFailingHardwareRngCoversNoClonedKernel) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  rng_internal::g_test_hooks.hardware_rng_value = &all_ones;
+  const Status s = status();
+  EXPECT_FALSE(s.hardware_rng);
+  EXPECT_TRUE(s.hardware_rng_failed);
+  EXPECT_FALSE(s.cloned_kernel_rng.covered) << s.to_string();
+  EXPECT_EQ(s.to_string().find("XORed with RDRAND"), std::string::npos) << s.to_string();
+  EXPECT_NE(s.to_string().find("RDRAND fails its health checks"), std::string::npos)
+      << s.to_string();
+  EXPECT_EQ(distinct_draws_from_a_cloned_kernel(16, 16), 1u) << "a clone repeats indeed";
+  rng_internal::g_test_hooks.hardware_rng_value = nullptr;
+  EXPECT_TRUE(status().cloned_kernel_rng.covered) << "a healthy RDRAND covers it again";
+}
+
+TEST_F(KernelOutput, NegativeControlStatusTrustingTheCpuidBitClaimsCoverage) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  rng_internal::g_test_hooks.status_trusts_cpuid = true;
+  rng_internal::g_test_hooks.hardware_rng_value = &all_ones;
+  const Status s = status();
+  EXPECT_TRUE(s.cloned_kernel_rng.covered) << s.to_string();
+  EXPECT_NE(s.to_string().find("XORed with RDRAND"), std::string::npos) << s.to_string();
+  EXPECT_EQ(distinct_draws_from_a_cloned_kernel(16, 16), 1u) << "while a clone repeats";
+}
+
 }  // namespace
 }  // namespace snapsafe

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <gtest/gtest.h>
@@ -174,6 +175,174 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
       return std::string(std::get<0>(info.param) ? "WipeOnFork" : "FlagLost") +
              (std::get<1>(info.param) ? "AfterCopy" : "BeforeCopy");
+    });
+
+// --- fork() from a handler that interrupted a slow-path or kernel-served draw (issue 21,
+// 4.1). The fast path's stamp re-read (above) does not reach these: a reseed (the first
+// draw), a refill, a bulk draw over 1 KiB, a kernel-backed draw over 64 bytes and one of
+// 16. Each is interrupted at a test hook by a signal whose handler forks. The slow path
+// re-reads the state's stamp before it returns (draw.cc, unchanged_since), kernel_output
+// a process-wide fork count (kernel_output.cc): the child redoes the draw. Negative
+// control (disable_fork_recheck): the child returns its parent's bytes, or zeros from a
+// page the fork wiped, as success.
+
+enum class SlowDraw { kReseed, kRefill, kBulk, kKernel, kKernelShort };
+
+const char* slow_draw_name(SlowDraw d) {
+  switch (d) {
+    case SlowDraw::kReseed: return "Reseed";
+    case SlowDraw::kRefill: return "Refill";
+    case SlowDraw::kBulk: return "Bulk4096";
+    case SlowDraw::kKernel: return "Kernel4096";
+    case SlowDraw::kKernelShort: return "Kernel16";
+  }
+  return "?";
+}
+
+size_t slow_draw_size(SlowDraw d) {
+  switch (d) {
+    case SlowDraw::kReseed: return 64;
+    case SlowDraw::kRefill: return 512;
+    case SlowDraw::kBulk: return 4096;
+    case SlowDraw::kKernel: return 4096;
+    case SlowDraw::kKernelShort: return 16;
+  }
+  return 0;
+}
+
+void raise_fork_signal_once() {
+  rng_internal::g_test_hooks.mid_reseed = nullptr;
+  rng_internal::g_test_hooks.mid_refill = nullptr;
+  rng_internal::g_test_hooks.after_slow_produce = nullptr;
+  rng_internal::g_test_hooks.after_kernel_output = nullptr;
+  raise(SIGUSR2);
+}
+
+// Readies this (new) thread for `d` and arms the hook that forks inside it.
+void arm(SlowDraw d) {
+  rng_internal::TestHooks& hooks = rng_internal::g_test_hooks;
+  switch (d) {
+    case SlowDraw::kReseed:  // a new thread's state (no pool): its first draw reseeds
+      hooks.mid_reseed = &raise_fork_signal_once;
+      break;
+    case SlowDraw::kRefill:
+      fill(testing::Bytes(16).data(), 16);      // reseeded: 1 008 bytes left
+      fill(testing::Bytes(1008).data(), 1008);  // the fast path: none left
+      hooks.mid_refill = &raise_fork_signal_once;
+      break;
+    case SlowDraw::kBulk:
+      fill(testing::Bytes(16).data(), 16);
+      hooks.after_slow_produce = &raise_fork_signal_once;
+      break;
+    case SlowDraw::kKernel:
+    case SlowDraw::kKernelShort:
+      fill(testing::Bytes(16).data(), 16);  // this thread's vDSO state exists
+      hooks.after_kernel_output = &raise_fork_signal_once;
+      break;
+  }
+}
+
+struct ForkedSlowDraw {
+  testing::Bytes parent, child, child_next;
+  int child_status = -1;
+};
+
+ForkedSlowDraw forked_slow_draw(SlowDraw d) {
+  const size_t size = slow_draw_size(d);
+  ForkedSlowDraw result;
+  int fds[2];
+  if (pipe(fds) != 0) ADD_FAILURE() << "pipe";
+  testing::on_new_thread([&] {
+    struct sigaction action = {};
+    action.sa_handler = &fork_on_signal;
+    sigaction(SIGUSR2, &action, nullptr);
+    g_fork_result = -1;
+    arm(d);
+    testing::Bytes bytes(size);
+    const int error = snapsafe_fill(bytes.data(), size);
+    if (g_fork_result == 0) {  // the child
+      testing::Bytes next(size);
+      const bool ok = error == 0 && snapsafe_fill(next.data(), size) == 0 &&
+                      write(fds[1], bytes.data(), size) == static_cast<ssize_t>(size) &&
+                      write(fds[1], next.data(), size) == static_cast<ssize_t>(size);
+      _exit(ok ? 0 : 1);
+    }
+    signal(SIGUSR2, SIG_DFL);
+    EXPECT_EQ(error, 0);
+    EXPECT_GT(g_fork_result, 0) << "the hook did not fork";
+    result.parent = bytes;
+  });
+  close(fds[1]);
+  testing::Bytes got;
+  uint8_t chunk[4096];
+  ssize_t n;
+  while ((n = read(fds[0], chunk, sizeof chunk)) > 0) got.insert(got.end(), chunk, chunk + n);
+  close(fds[0]);
+  if (g_fork_result > 0) waitpid(g_fork_result, &result.child_status, 0);
+  if (got.size() == 2 * size) {
+    result.child.assign(got.begin(), got.begin() + size);
+    result.child_next.assign(got.begin() + size, got.end());
+  }
+  return result;
+}
+
+size_t zero_blocks(const testing::Bytes& b) {
+  size_t zero = 0;
+  for (size_t i = 0; i + 16 <= b.size(); i += 16) {
+    zero += std::all_of(b.begin() + i, b.begin() + i + 16, [](uint8_t x) { return x == 0; });
+  }
+  return zero;
+}
+
+class ForkFromSignalHandlerInSlowDraw
+    : public ::testing::TestWithParam<std::tuple<SlowDraw, bool>> {
+ protected:
+  void SetUp() override {
+    if (kernel_backed()) {
+      testing::use_source({{"SNAPSAFE_SOURCE", "kernel"}});
+    } else {
+      testing::use_fresh_counter_file();
+    }
+    rng_internal::g_test_hooks.disable_state_pool = true;  // a new thread's first draw reseeds
+    rng_internal::g_test_hooks.disable_wipe_on_fork = !std::get<1>(GetParam());
+  }
+  void TearDown() override { rng_internal::g_test_hooks = {}; }
+  SlowDraw draw_kind() const { return std::get<0>(GetParam()); }
+  bool kernel_backed() const {
+    return draw_kind() == SlowDraw::kKernel || draw_kind() == SlowDraw::kKernelShort;
+  }
+};
+
+TEST_P(ForkFromSignalHandlerInSlowDraw, TheChildSharesNothingWithItsParent) {
+  const ForkedSlowDraw d = forked_slow_draw(draw_kind());
+  ASSERT_TRUE(WIFEXITED(d.child_status) && WEXITSTATUS(d.child_status) == 0)
+      << "child status " << d.child_status;
+  ASSERT_EQ(d.child.size(), slow_draw_size(draw_kind()));
+  EXPECT_EQ(testing::shared_blocks(d.parent, d.child), 0u)
+      << "the child returned its parent's bytes";
+  EXPECT_EQ(testing::shared_blocks(d.parent, d.child_next), 0u);
+  EXPECT_EQ(zero_blocks(d.child), 0u) << "the child returned zeros as success";
+  EXPECT_EQ(zero_blocks(d.child_next), 0u);
+}
+
+TEST_P(ForkFromSignalHandlerInSlowDraw,
+       NegativeControlWithoutTheRecheckTheChildReturnsParentBytesOrZeros) {
+  rng_internal::g_test_hooks.disable_fork_recheck = true;
+  const ForkedSlowDraw d = forked_slow_draw(draw_kind());
+  ASSERT_EQ(d.child.size(), slow_draw_size(draw_kind())) << "child status " << d.child_status;
+  const testing::Bytes zeros(d.child.size(), 0);
+  EXPECT_TRUE(d.child == d.parent || d.child == zeros)
+      << "the hazard did not happen: the child's draw differs without the re-check";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    DrawAndWipeOnFork, ForkFromSignalHandlerInSlowDraw,
+    ::testing::Combine(::testing::Values(SlowDraw::kReseed, SlowDraw::kRefill, SlowDraw::kBulk,
+                                         SlowDraw::kKernel, SlowDraw::kKernelShort),
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<SlowDraw, bool>>& info) {
+      return std::string(slow_draw_name(std::get<0>(info.param))) +
+             (std::get<1>(info.param) ? "WipeOnFork" : "FlagLost");
     });
 
 }  // namespace

@@ -1,16 +1,16 @@
 // Secrets the library keeps on its own stack frames are wiped before those frames die:
 //  - the seed material (rng/internal/seed.cc): the kernel's 32 bytes, hashed into the key;
 //  - a step's next key (rng/internal/keystream.cc): the key of all later output;
-//  - the AES key of a kernel-backed output's hardware mask above 64 bytes
-//    (rng/internal/kernel_output.cc).
+//  - the RDRAND words of a kernel-backed output's hardware mask (rng/internal/
+//    hardware_rng.cc; one word per 8 bytes at every size).
 // A dead frame stays in memory until a deeper call overwrites it; a core dump, a CRIU
 // image or a memory-disclosure bug then reads it. Each test runs the function below a
 // padding frame, so that nothing the test does afterwards lands where the function's
 // frames were, and then copies the dead frames below its own without calling anything
 // that could overwrite them, and looks for the secret in the copy. Negative control
 // (hook keep_stack_secrets): the wipes skipped, the same scan finds each secret, so the
-// scan does see those frames. Mutants seed-stack-wipe, step-stack-wipe and
-// mask-stack-wipe remove the wipes one at a time.
+// scan does see those frames. Mutants seed-stack-wipe, step-stack-wipe and the rdrand-*
+// wipes remove the wipes one at a time.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -165,11 +165,10 @@ TEST_F(StackWipe, NegativeControlAnUnwipedNextKeyIsFound) {
   EXPECT_TRUE(next_key_left());
 }
 
-// The hardware mask of a kernel-backed output: above 64 bytes an AES key of four RDRAND
-// words, up to 64 bytes the words themselves.
+// The hardware mask of a kernel-backed output: one RDRAND word per 8 bytes, at every size.
 bool mask_left(size_t size) {
   testing::use_source({{"SNAPSAFE_SOURCE", "kernel"}});
-  const std::vector<uint64_t> words = script_words(size > 64 ? 4 : (size + 7) / 8);
+  const std::vector<uint64_t> words = script_words((size + 7) / 8);
   static Bytes out;
   static int error = -1;
   out.assign(size, 0);
@@ -182,7 +181,7 @@ bool mask_left(size_t size) {
 
 TEST_F(StackWipe, TheHardwareMaskIsWiped) {
   if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
-  EXPECT_FALSE(mask_left(4096));  // a keystream under a hardware key
+  EXPECT_FALSE(mask_left(4096));  // 512 words
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // Under a sanitizer (its -O1 build, instrumented) one copy of the last word stays beside
   // healthy_word()'s slot; the unoptimised and -O2 builds leave none.

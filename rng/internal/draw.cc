@@ -34,10 +34,12 @@ void release(ThreadState* st) {
 }
 
 // Nothing of this state is used again until a reseed: no key, no buffered byte.
+// `remaining` is loaded once: a fork() from a signal handler may reset it between two loads.
 void forget(ThreadState* st) {
   st->seeded = 0;
   explicit_bzero(st->key, sizeof st->key);
-  explicit_bzero(st->buffer + (kBufferBytes - st->remaining), st->remaining);
+  const uint32_t remaining = st->remaining;
+  explicit_bzero(st->buffer + (kBufferBytes - remaining), remaining);
   st->remaining = 0;
 }
 
@@ -101,10 +103,11 @@ int reseed(ThreadState* st, genid::Generation generation) {
 
 // Makes the buffer full again: one step of the construction. The watched sources are
 // re-validated here, every 8 KiB of output, never per draw.
-int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
+int refill(ThreadState* st, EVP_CIPHER_CTX* ctx, uint32_t* remaining) {
   if (!genid::sources_still_valid()) return kRetired;
   if (!keystream_step(ctx, st->key, st->buffer, kBufferBytes)) return EIO;
   SNAPSAFE_TEST_HOOK(mid_refill);
+  *remaining = kBufferBytes;
   st->remaining = kBufferBytes;
   return 0;
 }
@@ -112,35 +115,56 @@ int refill(ThreadState* st, EVP_CIPHER_CTX* ctx) {
 // Copies `size` bytes of output into `out`: from the buffer (refilling it as needed); a
 // large request's whole blocks straight from the keystream in a bulk step whose next key
 // is the buffer's next 32 unread bytes, and its last size mod 16 bytes from the buffer.
+// `remaining` is kept in a local and only stored, as in the fast path: a fork() from a
+// signal handler meanwhile resets the child's page (remaining 0), where a re-read
+// `st->remaining -= n` would wrap and index far outside the buffer. Whatever the child
+// makes here is not returned: draw_slow_in_use sees the stamp changed and redoes the draw.
 int produce(ThreadState* st, uint8_t* out, size_t size) {
   EVP_CIPHER_CTX* const ctx = thread_cipher_context();
+  uint32_t remaining = st->remaining;
   if (size > kMaxBufferedDraw) {
     if (!genid::sources_still_valid()) return kRetired;  // as at a refill
     const size_t whole = size & ~(kBlockBytes - 1);
-    if (st->remaining < kKeyBytes + (size - whole)) {
-      if (const int error = refill(st, ctx)) return error;
+    if (remaining < kKeyBytes + (size - whole)) {
+      if (const int error = refill(st, ctx, &remaining)) return error;
     }
-    uint8_t* const next_key = st->buffer + (kBufferBytes - st->remaining);
+    uint8_t* const next_key = st->buffer + (kBufferBytes - remaining);
     const bool ok = keystream_bulk_step(ctx, st->key, out, whole, next_key);
     std::memset(next_key, 0, kKeyBytes);
-    st->remaining -= kKeyBytes;
+    remaining -= kKeyBytes;
+    st->remaining = remaining;
     if (!ok) return EIO;
     out += whole;
     size -= whole;
   }
   while (size > 0) {
-    if (st->remaining == 0) {
-      if (const int error = refill(st, ctx)) return error;
+    if (remaining == 0) {
+      if (const int error = refill(st, ctx, &remaining)) return error;
     }
-    const size_t take = size < st->remaining ? size : st->remaining;
-    uint8_t* const bytes = st->buffer + (kBufferBytes - st->remaining);
+    const size_t take = size < remaining ? size : remaining;
+    uint8_t* const bytes = st->buffer + (kBufferBytes - remaining);
     std::memcpy(out, bytes, take);
     std::memset(bytes, 0, take);
-    st->remaining -= static_cast<uint32_t>(take);
+    remaining -= static_cast<uint32_t>(take);
+    st->remaining = remaining;
     out += take;
     size -= take;
   }
   return 0;
+}
+
+// Whether a draw produced under `generation` may be returned: the generation did not move
+// meanwhile (a snapshot would leave a clone holding these bytes), and the state still
+// bears that stamp. A fork() from a signal handler that interrupted this draw (in a reseed,
+// a refill, a bulk step, or after them) leaves the child's state stamped kGenerationNever
+// by the fork handler (thread_state.cc) or zeroed by MADV_WIPEONFORK: the child then
+// redoes the draw from a reseed instead of returning the bytes its parent returns, or
+// zeros from its wiped page as success.
+bool unchanged_since(const ThreadState* st, genid::Generation generation) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the stamp is loaded after the draw
+  if (SNAPSAFE_TEST_FLAG(disable_recheck)) return true;
+  const bool stamped = st->generation == generation || SNAPSAFE_TEST_FLAG(disable_fork_recheck);
+  return genid::read_generation() == generation && stamped;
 }
 
 }  // namespace
@@ -186,11 +210,12 @@ int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept {
     if (result != 0) return fail(st, out, size, result);  // nothing of this state is reused
     SNAPSAFE_TEST_HOOK(after_slow_produce);
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (genid::read_generation() == generation || SNAPSAFE_TEST_FLAG(disable_recheck)) {
+    if (unchanged_since(st, generation)) {
       release(st);
       return 0;
     }
-    // The generation moved while we produced: a clone may return these same bytes.
+    // The generation moved while we produced (a clone may return these same bytes), or
+    // this is a child forked meanwhile: redone from a reseed.
   }
   // Retired: every draw comes here, so the fast kernel path. Otherwise this is rare and
   // may be a signal handler's draw: the async-signal-safe one.

@@ -25,9 +25,9 @@ bool hardware_rng_present() noexcept;
 // has none, or it failed its health checks. Async-signal-safe.
 bool hardware_rng_words(uint64_t* words, size_t count) noexcept;
 
-// XORs `size` bytes of hardware randomness over `out` (one RDRAND per 8 bytes: meant for
-// short outputs). False as above; `out` may then be partly masked and must be discarded.
-// Async-signal-safe.
+// XORs `size` bytes of hardware randomness over `out` (one RDRAND per 8 bytes, at any
+// size: kernel_output's mask). False as above; `out` may then be partly masked and must be
+// discarded. Async-signal-safe; allocates nothing.
 bool hardware_rng_xor(void* out, size_t size) noexcept;
 
 }  // namespace snapsafe::rng_internal

@@ -13,11 +13,25 @@
 //
 // So: with a healthy hardware RNG, output = kernel RNG (the vDSO where the kernel has it)
 // XOR hardware RNG, fresh per call: a replayed vDSO batch or a cloned kernel is masked by
-// bytes no snapshot holds, and a bad hardware RNG is masked by the kernel's. Short
-// outputs take one RDRAND per 8 bytes; longer ones an AES-256-CTR keystream under a
-// 256-bit hardware key (OpenSSL). Without a hardware RNG: the getrandom system call alone,
-// a fresh kernel read that no process restore can replay (a cloned kernel is then not
-// covered: status() says so). Fails closed: any kernel error zeroes `out`.
+// bytes no snapshot holds, and a bad hardware RNG is masked by the kernel's. The mask is
+// one health-checked RDRAND word per 8 bytes, at every size: no key, no cipher context, no
+// allocation (before, outputs over 64 bytes were masked by an AES-256-CTR keystream under
+// a hardware key, whose OpenSSL context was allocated per call, also in signal handlers;
+// the word mask costs ~32 ns per 8 bytes: a 4 KiB draw 9.5 -> 26 us CPU). Without a hardware
+// RNG: the getrandom system call alone, a fresh kernel read that no process restore can
+// replay (a cloned kernel is then not covered: status() says so). Fails closed: any
+// kernel error zeroes `out`.
+//
+// fork() from a signal handler that interrupted such a draw: the draw resumes in parent
+// and child with the bytes made so far in both. A process-wide fork count (raised by a
+// pthread_atfork child handler) is read before and after serving; a child that sees it
+// move serves the draw again from its own, fresh reads (its vDSO state was wiped by the
+// fork handlers), up to three times, then fails closed with EAGAIN. Not covered: children
+// made without fork()'s handlers (_Fork(), raw clone()).
+//
+// Allocation-free and async-signal-safe once the thread's vDSO state exists (its first
+// kernel-served draw maps it and registers a thread-exit destructor); with signal_safe,
+// always (the system call, never the vDSO).
 #pragma once
 
 #include <cstddef>
@@ -28,7 +42,9 @@ namespace snapsafe::rng_internal {
 // `signal_safe`: the caller may be a signal handler (no vDSO, no allocation).
 int kernel_output(void* out, size_t size, bool signal_safe) noexcept;
 
-// Whether kernel_output() masks with the hardware RNG on this machine (for status()).
+// Whether kernel_output() masks with the hardware RNG on this machine now (for status()):
+// the CPU has one and two fresh words pass the health checks the draws apply (a CPU that
+// returns all ones, as in the AMD erratum, has RDRAND by CPUID but masks nothing).
 bool kernel_output_uses_hardware_rng() noexcept;
 
 }  // namespace snapsafe::rng_internal

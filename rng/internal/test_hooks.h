@@ -60,6 +60,14 @@ struct TestHooks {
                                      // static guard), for a fork to land in
   bool disable_setup_fork_lock = false;  // negative control: fork() does not wait for the
                                          // one-time setup (rng/internal/setup.h)
+  void (*after_kernel_output)() = nullptr;  // kernel_output: served, before the fork re-check
+  bool disable_fork_recheck = false;  // negative control: a slow-path or kernel-served draw
+                                      // a fork() landed in is not redone in the child (no
+                                      // re-read of the state's stamp, nor of the fork count)
+  bool kernel_output_skips_setup = false;  // negative control: kernel_output() runs its
+                                           // one-time probes outside the fork-safe setup
+  bool status_trusts_cpuid = false;  // negative control: status() reports RDRAND by its
+                                     // CPUID bit, without the health checks
 };
 extern TestHooks g_test_hooks;
 #define SNAPSAFE_TEST_HOOK(name)                                              \

@@ -116,9 +116,10 @@ void after_fork_in_parent() {
 // Makes `st` (the forking thread's own state) "never seeded" in the child.
 void forget_own_state(ThreadState* st) {
   // The stamp, always: a draw interrupted by the signal handler that called fork() resumes
-  // in the child and re-reads it before returning (draw.h, ordering 4), so it redoes the
-  // draw from a reseed instead of returning its parent's bytes. With MADV_WIPEONFORK the
-  // page is already zero here (in_use too), so the stamp is the only trace left.
+  // in the child and re-reads it before returning (draw.h, ordering 4; the slow paths in
+  // draw.cc, unchanged_since), so it redoes the draw from a reseed instead of returning
+  // its parent's bytes. With MADV_WIPEONFORK the page is already zero here (in_use too),
+  // so the stamp is the only trace left.
   st->generation = kGenerationNever;
   st->flag_generation = kGenerationNever;  // flag this page again: it may have none
   st->seeded = 0;
