@@ -319,7 +319,7 @@ func TestPerCallRatios(t *testing.T) {
 	}
 	b16 := make([]byte, 16)
 	pairs := []struct {
-		name, other string
+		name, other  string
 		ours, theirs func()
 	}{
 		{"Read(16)", "crypto/rand.Read", func() { Read(b16) }, func() { rand.Read(b16) }},
