@@ -1,4 +1,4 @@
-// Tests of snapsafe's Node binding (node --test test/; build first: node build.js
+// Tests of snapsafe's Node binding (node --test test/snapsafe.test.js; build first: node build.js
 // --test-helper). Output shapes (lengths, ranges, UUID version and variant bits), a
 // bias-free randomInt (a range where modulo reduction would be 2:1 biased), bad input
 // throwing node:crypto's TypeError/RangeError codes and never crashing, the callback
