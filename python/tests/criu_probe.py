@@ -9,7 +9,9 @@ PID"), then waits for DIR/go, which names the output file, and writes there:
   snapsafe-id UUID...  VALUES uuid4() draws
   control FLOAT...     VALUES random.random() draws (must repeat in every clone)
   end
-and exits LINGER seconds later. The original (checkpointed with --leave-running) and every restored copy do
+and exits LINGER seconds later. With SNAPSAFE_PROBE_CACHE=1 (the suite's negative control)
+the snapsafe lines are drawn before the checkpoint and served from memory afterwards, as
+a binding with an entropy cache would: every clone must then repeat them. The original (checkpointed with --leave-running) and every restored copy do
 the same from the same memory.
 """
 import os
@@ -29,6 +31,10 @@ def main():
     directory, values = sys.argv[1], int(sys.argv[2])
     snapsafe.token_bytes(16)  # the library's per-thread state exists before the dump
     random.random()
+    cached = None
+    if os.environ.get("SNAPSAFE_PROBE_CACHE") == "1":
+        cached = ([snapsafe.token_hex(16) for _ in range(values)],
+                  [str(snapsafe.uuid4()) for _ in range(values)])
     with open(os.path.join(directory, "ready.tmp"), "w") as f:
         f.write(f"pid {os.getpid()}\n")
     os.rename(os.path.join(directory, "ready.tmp"), os.path.join(directory, "ready"))
@@ -40,10 +46,12 @@ def main():
         time.sleep(0.01)
     with open(go) as f:
         out = f.read().strip()
+    tokens, ids = cached or ([snapsafe.token_hex(16) for _ in range(values)],
+                             [str(snapsafe.uuid4()) for _ in range(values)])
     lines = [
         f"source {snapsafe.source_name()}",
-        "snapsafe " + " ".join(snapsafe.token_hex(16) for _ in range(values)),
-        "snapsafe-id " + " ".join(str(snapsafe.uuid4()) for _ in range(values)),
+        "snapsafe " + " ".join(tokens),
+        "snapsafe-id " + " ".join(ids),
         "control " + " ".join(repr(random.random()) for _ in range(values)),
         "end",
     ]
