@@ -22,6 +22,15 @@ reader would use it:
           /path/to/snapsafe replaced by the checkout's), built with Bazel in a new
           workspace whose BUILD file has `app` from app.cc depending on @snapsafe//:snapsafe
           and whose .bazelrc has what the docs say (build --cxxopt=-std=c++20); app runs.
+          Without it: a Python script run by Debian's /usr/bin/python3 in a venv that has
+          the binding (python/) installed, SNAPSAFE_LIBRARY naming the installed library.
+  js      a Node script, with the binding (node/, its addon built against the installed
+          library) as node_modules/snapsafe, so require('snapsafe') finds it.
+  go      a whole Go program (package main), in a module that requires
+          snapsafe.dev/snapsafe replaced by the checkout's go/, run with `go run` (cgo
+          against the installed library; no network: GOPROXY=off).
+          The three bindings' dependencies come from scripts/install-bindings-deps, run
+          once before the first such block.
 
 A comment line right before a block says how to treat it:
   <!-- example: not-runnable: REASON -->   counted as not runnable, with its reason
@@ -208,6 +217,60 @@ class Runner:
         finally:
             run(["bazel", f"--output_user_root={root}", "shutdown"], here, self.env, 60)
 
+    def bindings(self):
+        """The language bindings, installed once under the work directory: (ok, detail)."""
+        if getattr(self, "bindings_ready", None) is None:
+            self.bindings_ready = self.install_bindings()
+        return self.bindings_ready
+
+    def install_bindings(self):
+        ok, out = run([os.path.join(self.repo, "scripts", "install-bindings-deps")],
+                      self.work, self.env, timeout=900)
+        if not ok:
+            return False, "scripts/install-bindings-deps: " + out
+        self.env["SNAPSAFE_LIBRARY"] = os.path.join(self.prefix, "lib", "libsnapsafe.so")
+        bindings = os.path.join(self.work, "bindings")
+        venv = os.path.join(bindings, "venv")
+        node = os.path.join(bindings, "node_modules", "snapsafe")
+        shutil.copytree(os.path.join(self.repo, "python"), os.path.join(bindings, "python"),
+                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        shutil.copytree(os.path.join(self.repo, "node"), node,
+                        ignore=shutil.ignore_patterns("build", "node_modules"))
+        for step in (["/usr/bin/python3", "-m", "venv", "--system-site-packages", venv],
+                     [os.path.join(venv, "bin", "pip"), "install", "--no-build-isolation",
+                      "--no-index", os.path.join(bindings, "python")],
+                     ["node", os.path.join(node, "build.js")]):
+            ok, out = run(step, bindings, self.env, timeout=600)
+            if not ok:
+                return False, out
+        self.python = os.path.join(venv, "bin", "python")
+        self.node_path = os.path.dirname(node)
+        return True, ""
+
+    def script(self, example, language):
+        ok, out = self.bindings()
+        if not ok:
+            return False, out
+        here = self.scratch()
+        env = dict(self.env)
+        if language == "python":
+            source, command = os.path.join(here, "app.py"), [self.python]
+        elif language == "js":
+            source, command = os.path.join(here, "app.js"), ["node"]
+            env["NODE_PATH"] = self.node_path
+        else:
+            source, command = os.path.join(here, "main.go"), ["go", "run", "."]
+            with open(os.path.join(here, "go.mod"), "w") as f:
+                f.write("module example\n\ngo 1.19\n\nrequire snapsafe.dev/snapsafe v0.0.0\n\n"
+                        f"replace snapsafe.dev/snapsafe => {os.path.join(self.repo, 'go')}\n")
+            # No network; the prefix in CGO_* too (Go 1.19's cache ignores pkg-config).
+            env.update(GOFLAGS="-mod=mod", GOPROXY="off", GOTOOLCHAIN="local",
+                       CGO_CFLAGS=f"-I{self.prefix}/include/snapsafe",
+                       CGO_LDFLAGS=f"-L{self.prefix}/lib -Wl,-rpath,{self.prefix}/lib")
+        with open(source, "w") as f:
+            f.write(example.text)
+        return run(command + ([] if language == "go" else [source]), here, env, timeout=300)
+
     def example(self, example):
         """('run'|'not_runnable'|'output', ok, detail)"""
         if example.marker == "output":
@@ -231,6 +294,12 @@ class Runner:
             return ("run", *self.shell(example))
         if example.lang == "cmake":
             return ("run", *self.cmake(example))
+        if example.lang in ("python", "py"):
+            return ("run", *self.script(example, "python"))
+        if example.lang in ("js", "javascript"):
+            return ("run", *self.script(example, "js"))
+        if example.lang == "go":
+            return ("run", *self.script(example, "go"))
         return "run", False, (f"no runner for '{example.lang or 'a block without language'}'"
                               " and no marker (<!-- example: ... -->)")
 

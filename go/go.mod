@@ -1,0 +1,3 @@
+module snapsafe.dev/snapsafe
+
+go 1.19
