@@ -488,7 +488,8 @@ bool refuse_if_saturated(const std::string& path, const Opened& opened, uint32_t
   return false;
 }
 
-// Syscall mode's one look at the device's page (5); `fallback` if it cannot be mapped.
+// Syscall mode's one look at the device's page (5); `fallback` if it cannot be mapped
+// (the SysGenID device always can: then only still_valid() watches for saturation).
 uint32_t peek_page(int fd, uint32_t fallback) {
   void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
   if (page == MAP_FAILED) return fallback;
