@@ -84,6 +84,7 @@
 #include "benchmark/benchmark.h"
 #include "genid/counter_file.h"
 #include "genid/select.h"
+#include "genid/sysgenid.h"
 #include "rng/bit_gen.h"
 #include "rng/fill.h"
 #include "rng/ids.h"
@@ -141,6 +142,7 @@ class SimulatedSources {
     switch (source) {
       case Source::kSysgenidMmap:
       case Source::kSysgenidSyscall:
+        snapsafe::genid::sysgenid_accept_regular_file_for_testing(true);  // a simulated page
         setenv("SNAPSAFE_SOURCE", "sysgenid", 1);
         setenv("SNAPSAFE_SYSGENID_PATH", sysgenid_path_.c_str(), 1);
         setenv("SNAPSAFE_SYSGENID_MODE", source == Source::kSysgenidMmap ? "mmap" : "syscall",

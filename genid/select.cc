@@ -224,8 +224,12 @@ bool sources_still_valid() {
   std::string why = "a watched source can no longer be trusted";
   for (const OpenedSource& source : g_selection->watched) {
     if (source.still_valid != nullptr && !source.still_valid()) {
+      const bool sysgenid = source.kind == SourceKind::kSysgenidMmap ||
+                            source.kind == SourceKind::kSysgenidSyscall;
       why = source.kind == SourceKind::kCounterFile
                 ? source.path + ": " + counter_file_invalid_reason(source.still_valid)
+            : sysgenid && !sysgenid_invalid_reason().empty()
+                ? source.path + ": " + sysgenid_invalid_reason()
                 : source.path + ": no longer trusted";
       break;
     }

@@ -1,6 +1,7 @@
 // SysGenID source: see sysgenid.h for the design. This file holds the four parts that need
 // care: what EAGAIN means (and the acknowledgement protocol that keeps it honest), knowing
-// that the descriptor is still ours, fork children, and pthread cancellation.
+// that the descriptor is still ours, fork children, and pthread cancellation; and, at the
+// end, opening (trusted, see sysgenid.h) and saturation (5).
 //
 // 1. EAGAIN and acknowledgements (syscall mode). A non-blocking read() says EAGAIN once this
 //    process's open file description has acknowledged the current generation, without
@@ -68,6 +69,15 @@
 //    Every syscall here runs with cancellation disabled (pthread_setcancelstate, ~7-10 ns
 //    per pair, measured); a pending cancellation acts at the thread's next cancellation
 //    point outside the library.
+//
+// 5. Saturation. The driver keeps the u32 at kSysgenidSaturated once it gets there (one
+//    `TRIGGER_GEN_UPDATE` with that minimum did it): no VM fork can move it again, so the
+//    source no longer detects anything. Checked at open (mmap mode: the mapped page;
+//    syscall mode: one look at the page, mapped and unmapped at once, since a fresh
+//    descriptor's read() says only EAGAIN), and by still_valid(): mmap mode loads the
+//    page, syscall mode remembers any read() that returned the value. The change to
+//    kSysgenidSaturated is itself a change: every thread reseeds, and the reseed asks
+//    still_valid() before it seeds, so no state is ever seeded under it.
 #include "genid/sysgenid.h"
 
 #include <fcntl.h>
@@ -86,6 +96,8 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+
+#include "genid/file_trust.h"
 
 namespace snapsafe::genid {
 namespace {
@@ -117,6 +129,22 @@ int g_open_flags = 0;
 std::string g_path;
 struct stat g_identity;     // st_dev, st_ino, st_rdev of what was opened
 std::atomic<pid_t> g_owner{0};  // the process that opened it (used without WIPEONFORK)
+
+// Saturation (5): the mapped page (mmap mode), and whether a read returned the value.
+std::atomic<const uint32_t*> g_page{nullptr};
+std::atomic<bool> g_saturated{false};
+
+// Test-only switches (sysgenid.h).
+std::atomic<bool> g_accept_regular_file{false};
+std::atomic<bool> g_trust_check{true};
+std::atomic<bool> g_saturation_check{true};
+
+// Remembers a value the device showed; true if it is the saturated one.
+bool note_saturation(uint32_t value) {
+  if (value != kSysgenidSaturated) return false;
+  g_saturated.store(true, std::memory_order_relaxed);
+  return true;
+}
 
 // "The value at open": an EAGAIN before any acknowledgement. A value no u32 counter can
 // return, and a different one for every open, so that a state labelled with one
@@ -267,6 +295,7 @@ Generation read_file() {
   NoCancel no_cancel;
   uint32_t value;
   if (pread(g_fd.load(std::memory_order_relaxed), &value, sizeof value, 0) == sizeof value) {
+    note_saturation(value);
     return value;
   }
   return kGenerationUnknown;
@@ -285,7 +314,10 @@ Generation read_device() {
     }
     uint32_t value;
     const ssize_t n = read(fd, &value, sizeof value);
-    if (n == sizeof value) return value;  // outdated: the current generation
+    if (n == sizeof value) {  // outdated: the current generation
+      note_saturation(value);
+      return value;
+    }
     if (n < 0 && errno == EAGAIN) {       // (r1)
       std::atomic_thread_fence(std::memory_order_seq_cst);  // (r2)
       if (shares_parents_description(s)) {  // the parent's acknowledgements, not ours
@@ -349,6 +381,21 @@ void acknowledge_page_value(Generation generation) {
   acknowledge_value(static_cast<uint32_t>(generation), generation);
 }
 
+// ---- saturation (5) ----
+
+constexpr const char* kSaturatedReason =
+    "generation 4294967295 is saturated: the counter can no longer change, so it cannot "
+    "signal a VM clone (reload the sysgenid module or reboot)";
+
+// still_valid() (source.h): false once the counter is saturated. Lock-free, no syscall,
+// async-signal-safe.
+bool still_valid() {
+  if (!g_saturation_check.load(std::memory_order_relaxed)) return true;
+  if (g_saturated.load(std::memory_order_relaxed)) return false;
+  const uint32_t* page = g_page.load(std::memory_order_acquire);
+  return page == nullptr || !note_saturation(__atomic_load_n(page, __ATOMIC_ACQUIRE));
+}
+
 // ---- opening ----
 
 std::string describe(const std::string& path, const char* what) {
@@ -383,33 +430,72 @@ void drop_descriptor() {
   if (fd >= 0 && is_ours(fd)) close(fd);
 }
 
+// Opens `path` with `access` (O_RDWR or O_RDONLY): trusted (sysgenid.h), or, in the
+// negative control, with a plain open() as before. Returns the descriptor and its fstat.
+int open_checked(const std::string& path, int access, struct stat* st, std::string* error) {
+  if (g_trust_check.load()) {
+    return open_trusted(path, access, LastComponent::kRegularOrCharDevice, st, error);
+  }
+  const int fd = open(path.c_str(), access | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    *error = describe(path, "open");
+    return -1;
+  }
+  if (fstat(fd, st) != 0 || !(S_ISCHR(st->st_mode) || S_ISREG(st->st_mode))) {
+    *error = path + ": not a character device or regular file";
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 bool open_device(const std::string& path, Opened* opened, std::string* error) {
   prepare_process();
   drop_descriptor();
-  int flags = O_RDWR | O_NONBLOCK | O_CLOEXEC;
-  int fd = open(path.c_str(), flags);
-  if (fd < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
-    flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;  // read-only: no acknowledgements
-    fd = open(path.c_str(), flags);
+  int access = O_RDWR;
+  int fd = open_checked(path, access, &opened->st, error);
+  if (fd < 0) {  // e.g. EACCES: read-only, with no acknowledgements
+    access = O_RDONLY;
+    error->clear();
+    fd = open_checked(path, access, &opened->st, error);
   }
-  if (fd < 0) {
-    *error = describe(path, "open");
-    return false;
-  }
-  if (fstat(fd, &opened->st) != 0 ||
-      !(S_ISCHR(opened->st.st_mode) || S_ISREG(opened->st.st_mode))) {
-    *error = path + ": not a character device or regular file";
+  if (fd < 0) return false;
+  const bool is_file = S_ISREG(opened->st.st_mode);
+  if (is_file && !g_accept_regular_file.load()) {
+    *error = path + ": not a character device (a regular file stands in for the SysGenID "
+                    "device only in tests)";
     close(fd);
     return false;
   }
-  if (S_ISREG(opened->st.st_mode) && opened->st.st_size < 4) {
+  if (is_file && opened->st.st_size < 4) {
     *error = path + ": truncated (a SysGenID stand-in holds a 4-byte counter)";
     close(fd);
     return false;
   }
   opened->fd = fd;
-  opened->flags = flags;
+  opened->flags = access | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;  // the re-open's (no O_NOFOLLOW:
+                                                               // the path may be a link)
   return true;
+}
+
+// (5) at open: the generation `value` the device shows now. Returns false, with the
+// descriptor closed and *error set, if it is saturated.
+bool refuse_if_saturated(const std::string& path, const Opened& opened, uint32_t value,
+                         std::string* error) {
+  if (value != kSysgenidSaturated || !g_saturation_check.load()) return true;
+  *error = path + ": " + kSaturatedReason;
+  close(opened.fd);
+  return false;
+}
+
+// Syscall mode's one look at the device's page (5); `fallback` if it cannot be mapped
+// (the SysGenID device always can: then only still_valid() watches for saturation).
+uint32_t peek_page(int fd, uint32_t fallback) {
+  void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
+  if (page == MAP_FAILED) return fallback;
+  const uint32_t value = __atomic_load_n(static_cast<const uint32_t*>(page), __ATOMIC_ACQUIRE);
+  munmap(page, 4096);
+  return value;
 }
 
 // Makes `opened` the process's descriptor.
@@ -420,6 +506,8 @@ void install(const std::string& path, const Opened& opened) {
   g_fd_is_file = S_ISREG(opened.st.st_mode);
   g_writable = (opened.flags & O_ACCMODE) == O_RDWR;
   g_owner.store(getpid());
+  g_page.store(nullptr);
+  g_saturated.store(false);
   g_state->busy.store(0);
   g_state->acknowledged.store(next_open_token());
   g_state->live.store(1);
@@ -438,10 +526,18 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
     close(opened.fd);
     return result;
   }
+  const auto* counter = static_cast<const uint32_t*>(page);
+  if (!refuse_if_saturated(path, opened, __atomic_load_n(counter, __ATOMIC_ACQUIRE),
+                           &result.error)) {
+    munmap(page, 4096);
+    return result;
+  }
   install(path, opened);
+  g_page.store(counter);
   Reader reader;
   reader.word = static_cast<const uint64_t*>(page);  // the u32 and its 4 neighbours
-  return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge_page_value);
+  return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge_page_value,
+                       &still_valid);
 }
 
 OpenResult open_sysgenid_syscall(const std::string& path) {
@@ -457,12 +553,22 @@ OpenResult open_sysgenid_syscall(const std::string& path) {
     close(opened.fd);
     return result;
   }
+  const uint32_t now = is_file ? value : peek_page(opened.fd, n == sizeof value ? value : 0);
+  if (!refuse_if_saturated(path, opened, now, &result.error)) return result;
   install(path, opened);
   Reader reader;
   reader.call = is_file ? &read_file : &read_device;
-  return opened_source(SourceKind::kSysgenidSyscall, path, reader, &acknowledge_read_value);
+  return opened_source(SourceKind::kSysgenidSyscall, path, reader, &acknowledge_read_value,
+                       &still_valid);
+}
+
+std::string sysgenid_invalid_reason() {
+  return g_saturated.load() ? kSaturatedReason : "";
 }
 
 int sysgenid_descriptor_for_testing() { return g_fd.load(); }
+void sysgenid_accept_regular_file_for_testing(bool accept) { g_accept_regular_file = accept; }
+void sysgenid_trust_check_for_testing(bool enabled) { g_trust_check = enabled; }
+void sysgenid_saturation_check_for_testing(bool enabled) { g_saturation_check = enabled; }
 
 }  // namespace snapsafe::genid

@@ -105,9 +105,13 @@ static bool sysgenid_outdated(const struct sysgenid_file *f)
 
 /*
  * Sets the generation to max(current + 1, min_gen) and wakes every reader,
- * poller and waiter. The counter never wraps: at U32_MAX it stays there.
+ * poller and waiter. The counter never wraps: at U32_MAX it stays there, and
+ * no later change can be signalled. So only a VM fork may take it there (it
+ * must be signalled, and it takes four billion of them); a trigger that
+ * would (one TRIGGER_GEN_UPDATE with U32_MAX used to end detection until the
+ * module was reloaded) is refused with -ERANGE, unless @may_saturate.
  */
-static int sysgenid_bump(u32 min_gen, const char *why)
+static int sysgenid_bump(u32 min_gen, bool may_saturate, const char *why)
 {
 	u32 gen;
 
@@ -118,6 +122,10 @@ static int sysgenid_bump(u32 min_gen, const char *why)
 		return -EOVERFLOW;
 	}
 	gen = max(sysgenid.generation + 1, min_gen);
+	if (gen == U32_MAX && !may_saturate) {
+		spin_unlock(&sysgenid.lock);
+		return -ERANGE;
+	}
 	WRITE_ONCE(sysgenid.generation, gen);
 	smp_store_release(sysgenid.page_gen, gen);
 	WRITE_ONCE(sysgenid.outdated_watchers, sysgenid.watchers);
@@ -316,7 +324,7 @@ static long sysgenid_ioctl(struct file *file, unsigned int cmd,
 			return -EACCES;
 		if (arg > U32_MAX)
 			return -EINVAL;
-		return sysgenid_bump(arg, "trigger");
+		return sysgenid_bump(arg, false, "trigger");
 	default:
 		return -ENOTTY;
 	}
@@ -392,7 +400,7 @@ static struct miscdevice sysgenid_misc = {
 static int sysgenid_vmfork(struct notifier_block *nb, unsigned long action,
 			   void *data)
 {
-	sysgenid_bump(0, "vm fork");
+	sysgenid_bump(0, true, "vm fork");
 	return NOTIFY_DONE;
 }
 

@@ -113,8 +113,10 @@ std::string Status::to_string() const {
   std::ostringstream out;
   out << "source:         " << source_name << (path.empty() ? "" : " (" + path + ")") << "\n";
   for (const WatchedSource& w : watched) {
+    // A SysGenID counter at U32_MAX never moves again (genid/sysgenid.h: saturation).
+    const bool saturated = w.name.rfind("sysgenid", 0) == 0 && w.generation == 0xffffffffu;
     out << "watching:       " << w.name << " " << w.path << " (generation " << w.generation
-        << ")\n";
+        << (saturated ? ", SATURATED: can no longer signal a VM clone" : "") << ")\n";
   }
   out << "mode:           "
       << (buffered ? "buffered per-thread AES-256-CTR, checked every draw"

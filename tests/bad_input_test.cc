@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
+#include <functional>
 #include <stdexcept>
 
 #include <gmock/gmock.h>
@@ -105,9 +107,174 @@ TEST(BadInput, AutoWithNothingAvailableIsKernelBacked) {
 }
 
 TEST(BadInput, TruncatedSysgenidStandIn) {
+  genid::sysgenid_accept_regular_file_for_testing(true);
   expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"},
                         {"SNAPSAFE_SYSGENID_PATH", write_file("\x01")}},
                        "truncated");
+}
+
+// ---- SysGenID paths nobody else may control (issue 21, 4.4) ----
+// SNAPSAFE_SYSGENID_PATH used to be opened with a plain open(): a 0666 file, or one of
+// another user, was watched and buffered; its owner could hold the generation still, or
+// truncate the file under the mapping and kill the process with SIGBUS.
+
+// A SysGenID stand-in page at generation 7 (4096 bytes), mode `mode`, in a directory of
+// /tmp that everyone may enter (so that uid 65534 reaches it too).
+struct StandIn {
+  std::string dir, path;
+  explicit StandIn(mode_t mode) {
+    char name[] = "/tmp/snapsafe-sysgenid.XXXXXX";
+    EXPECT_NE(mkdtemp(name), nullptr);
+    dir = name;
+    EXPECT_EQ(chmod(dir.c_str(), 0755), 0);
+    path = dir + "/sysgenid";
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    EXPECT_GE(fd, 0);
+    const uint32_t generation = 7;
+    EXPECT_EQ(pwrite(fd, &generation, 4, 0), 4);
+    EXPECT_EQ(ftruncate(fd, 4096), 0);
+    close(fd);
+    EXPECT_EQ(chmod(path.c_str(), mode), 0);  // no umask
+  }
+  ~StandIn() {
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+  }
+  std::vector<std::pair<std::string, std::string>> settings() const {
+    return {{"SNAPSAFE_SOURCE", "sysgenid"}, {"SNAPSAFE_SYSGENID_PATH", path}};
+  }
+};
+
+// The switches back to production defaults after each test.
+class SysgenidTrust : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    genid::sysgenid_trust_check_for_testing(true);
+    genid::sysgenid_accept_regular_file_for_testing(false);
+  }
+};
+
+// Runs `body` in a forked child (killed by SIGALRM after 10 s); its wait status.
+int in_child(const std::function<int()>& body) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(10);
+    _exit(body());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+int as_uid(uid_t uid, const std::function<int()>& body) {
+  return in_child([&] {
+    if (setgroups(0, nullptr) != 0 || setgid(uid) != 0 || setuid(uid) != 0) return 90;
+    return body();
+  });
+}
+
+TEST_F(SysgenidTrust, ARegularFileIsNoDeviceOutsideTests) {
+  genid::sysgenid_accept_regular_file_for_testing(false);
+  const StandIn file(0644);
+  expect_safe_fallback(file.settings(), "not a character device (a regular file stands in for "
+                                        "the SysGenID device only in tests)");
+}
+
+TEST_F(SysgenidTrust, AWorldWritableStandInIsRefused) {
+  genid::sysgenid_accept_regular_file_for_testing(true);  // so that trust alone decides
+  const StandIn file(0666);
+  expect_safe_fallback(file.settings(), "refused: the file is writable by group or others");
+}
+
+TEST_F(SysgenidTrust, NegativeControlWithoutTheTrustCheckAWorldWritableFileIsWatched) {
+  genid::sysgenid_accept_regular_file_for_testing(true);
+  genid::sysgenid_trust_check_for_testing(false);
+  const StandIn file(0666);
+  testing::use_source(file.settings());
+  EXPECT_EQ(status().source, SourceKind::kSysgenidMmap) << status().to_string();
+  EXPECT_TRUE(status().buffered);
+}
+
+// In a child: watches `file` (mmap mode), lets uid `owner` truncate it, then draws.
+// Exit 0: the draw worked; killed by SIGBUS: the truncation killed the process.
+int truncated_by_its_owner(const StandIn& file, uid_t owner, bool trust_check) {
+  return in_child([&] {
+    genid::sysgenid_accept_regular_file_for_testing(true);
+    genid::sysgenid_trust_check_for_testing(trust_check);
+    testing::use_source(file.settings());
+    const bool watched = status().source == SourceKind::kSysgenidMmap;
+    const int truncated = as_uid(owner, [&] { return truncate(file.path.c_str(), 0) == 0 ? 0 : 1; });
+    if (!WIFEXITED(truncated) || WEXITSTATUS(truncated) != 0) return 91;
+    volatile uint64_t sink = random_u64();
+    (void)sink;
+    return watched ? 10 : 0;  // 10: watched, and not killed (the file was not shrunk?)
+  });
+}
+
+// A stand-in of another user: refused, whoever runs (root, and uid 65534 in a child, for
+// whom root's own files are trusted but uid 1's are not). Needs root to give files away.
+TEST_F(SysgenidTrust, AStandInOfAnotherUserIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chown a file to another user";
+  genid::sysgenid_accept_regular_file_for_testing(true);
+  StandIn file(0644);
+  ASSERT_EQ(chown(file.path.c_str(), 65534, 65534), 0);
+  expect_safe_fallback(file.settings(), "refused: the file is owned by another user");
+  // Its owner could truncate it: the watching process survives (nothing is mapped).
+  const int outcome = truncated_by_its_owner(file, 65534, /*trust_check=*/true);
+  ASSERT_FALSE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 91)
+      << "cannot become uid 65534 here (Bazel's linux-sandbox maps uid 0 only: the test is "
+         "tagged no-sandbox for this)";
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << "child status " << outcome;
+  // Unprivileged: uid 65534 is refused uid 1's file.
+  ASSERT_EQ(truncate(file.path.c_str(), 4096), 0);
+  ASSERT_EQ(chown(file.path.c_str(), 1, 1), 0);
+  const int unprivileged = as_uid(65534, [&] {
+    genid::sysgenid_accept_regular_file_for_testing(true);
+    expect_safe_fallback(file.settings(), "refused: the file is owned by another user");
+    return ::testing::Test::HasFailure() ? 1 : 0;
+  });
+  EXPECT_TRUE(WIFEXITED(unprivileged) && WEXITSTATUS(unprivileged) == 0)
+      << "child status " << unprivileged;
+}
+
+// The hazard, without the trust check: another user's file is watched, and its owner
+// truncates it under the mapping: the next draw dies of SIGBUS.
+TEST_F(SysgenidTrust, NegativeControlWithoutTheTrustCheckTheOwnerKillsTheProcess) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chown a file to another user";
+  StandIn file(0644);
+  ASSERT_EQ(chown(file.path.c_str(), 65534, 65534), 0);
+  const int outcome = truncated_by_its_owner(file, 65534, /*trust_check=*/false);
+  ASSERT_FALSE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 91) << "cannot become uid 65534";
+  EXPECT_TRUE(WIFSIGNALED(outcome) && WTERMSIG(outcome) == SIGBUS) << "child status " << outcome;
+}
+
+// Truncating a stand-in the process may watch: outside tests (the default) no regular file
+// is mapped, so it never kills; the test-only stand-in (the guard off) does.
+TEST_F(SysgenidTrust, TruncatingAStandInNeverKillsAProductionProcess) {
+  const StandIn file(0644);
+  const int outcome = in_child([&] {
+    genid::sysgenid_accept_regular_file_for_testing(false);
+    testing::use_source(file.settings());
+    if (truncate(file.path.c_str(), 0) != 0) return 91;
+    volatile uint64_t sink = random_u64();
+    (void)sink;
+    return status().source == SourceKind::kKernel ? 0 : 10;
+  });
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << "child status " << outcome;
+}
+
+TEST_F(SysgenidTrust, NegativeControlAMappedStandInThatShrinksKills) {
+  const StandIn file(0644);
+  const int outcome = in_child([&] {
+    genid::sysgenid_accept_regular_file_for_testing(true);
+    testing::use_source(file.settings());
+    if (status().source != SourceKind::kSysgenidMmap) return 92;
+    if (truncate(file.path.c_str(), 0) != 0) return 91;
+    volatile uint64_t sink = random_u64();
+    (void)sink;
+    return 0;
+  });
+  EXPECT_TRUE(WIFSIGNALED(outcome) && WTERMSIG(outcome) == SIGBUS) << "child status " << outcome;
 }
 
 TEST(BadInput, UnknownSettings) {

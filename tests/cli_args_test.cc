@@ -81,5 +81,39 @@ TEST(CliArgs, InvocationKinds) {
   EXPECT_EQ(help.topic, "genid");
 }
 
+// `genid bump --min` on the device never saturates it (issue 21, 4.9): one
+// `--min 4294967295` used to pin the counter at U32_MAX, after which no VM clone was ever
+// signalled again (kernel_shim/sysgenid.c keeps it there) while status() still claimed
+// VM-clone coverage.
+std::string device_min_message(uint64_t min, uint32_t current) {
+  try {
+    check_device_min(min, current);
+    return "";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(e.command, "genid");
+    return e.message;
+  }
+}
+
+TEST(CliArgs, DeviceMinNeverSaturatesTheGeneration) {
+  EXPECT_EQ(device_min_message(0, 0), "");
+  EXPECT_EQ(device_min_message(65536, 0), "");  // the bound
+  EXPECT_EQ(device_min_message(65537, 0),
+            "--min 65537 is more than 65536 above the current generation 0 (at most 65536)");
+  EXPECT_EQ(device_min_message(1065536, 1000000), "");
+  EXPECT_THAT(device_min_message(4294967295u, 0), HasSubstr("more than 65536 above"));
+  // Near the top: never to 4294967295, by --min or by a plain bump.
+  EXPECT_EQ(device_min_message(4294967294u, 4294967200u), "");
+  EXPECT_EQ(device_min_message(0, 4294967293u), "");
+  EXPECT_EQ(device_min_message(4294967295u, 4294967200u),
+            "--min 4294967295 would take the generation to 4294967295, where the device keeps "
+            "it for good: no VM clone could ever be signalled again");
+  EXPECT_THAT(device_min_message(0, 4294967294u),
+              HasSubstr("a bump would take the generation to 4294967295"));
+  EXPECT_THAT(device_min_message(4294967294u, 4294967294u), HasSubstr("would take"));
+  // Already saturated: not a usage error (the device's EOVERFLOW says so, exit 1).
+  EXPECT_EQ(device_min_message(0, 4294967295u), "");
+}
+
 }  // namespace
 }  // namespace snapsafe::cli

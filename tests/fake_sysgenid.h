@@ -4,10 +4,13 @@
 //
 // The library opens a fake device node: a symlink to /dev/null, so its descriptor is a real
 // character device and everything around it is real (fstat, close-on-exec, dup3, descriptor
-// numbers, fork, pthread cancellation). This header *defines* open, read, write, mmap,
-// ioctl, close, dup2 and dup3 for the whole test binary (they take precedence over libc's,
-// also for calls from the library's shared objects): on a descriptor of the fake they act
-// as the device does, every other descriptor is forwarded to the kernel with syscall(2).
+// numbers, fork, pthread cancellation). This header *defines* open, openat, read, write,
+// mmap, ioctl, close, dup2 and dup3 for the whole test binary (they take precedence over
+// libc's, also for calls from the library's shared objects): on a descriptor of the fake
+// they act as the device does, every other descriptor is forwarded to the kernel with
+// syscall(2). A descriptor is the fake's when it was opened by the node's path (open), or
+// by openat() of "null" in /dev while a node exists: genid/file_trust.h's open_trusted()
+// follows the node's link and opens its target that way (never with O_PATH).
 //
 // Modelled per open file description, as the kernel keeps it. The state lives in MAP_SHARED
 // memory, so a fork child that keeps an inherited descriptor shares its description with the
@@ -19,7 +22,12 @@
 //          generation: EINVAL; else copy := value
 //   mmap   one page, offset 0, MAP_SHARED, PROT_READ; PROT_WRITE: EPERM. Its first u32 is the
 //          generation (a memfd page the fake writes)
-//   ioctl  recorded (snapsafe must issue none: it never enables watcher tracking), ENOTTY
+//   ioctl  every one counted (the library must issue none: it never enables watcher
+//          tracking); modelled as kernel_shim/sysgenid.c does them (the tool issues them):
+//          SET_WATCHER_TRACKING; WAIT_WATCHERS: EINTR if the caller is outdated on entry or
+//          becomes so, 0 once no tracked description is outdated, ETIMEDOUT; TRIGGER:
+//          max(current + 1, min), EOVERFLOW at U32_MAX, EINVAL above it; anything else
+//          ENOTTY. Tracking is per description and is not dropped at close (tests untrack).
 // The fake's read and write also call glibc's real read()/write() for 0 bytes on the
 // underlying /dev/null descriptor: like the device's, they are real cancellation points.
 // Hooks let a test stop a thread inside read() or write() at an exact point, inject
@@ -37,8 +45,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -58,6 +68,8 @@ struct Kernel {
   std::atomic<uint32_t> reads_value, reads_eagain, reads_error;
   std::atomic<uint32_t> writes_accepted, writes_rejected;
   std::atomic<uint32_t> ioctls;
+  std::atomic<uint32_t> wait_calls, wait_eintr;       // SYSGENID_WAIT_WATCHERS
+  std::atomic<bool> tracked[kMaxDescriptions];        // SYSGENID_SET_WATCHER_TRACKING
 };
 
 // Test hooks, per process. Each is called on a fake descriptor only.
@@ -256,6 +268,103 @@ inline void* fake_mmap(int d, size_t length, int prot, int flags, off_t offset) 
       syscall(SYS_mmap, nullptr, 4096, PROT_READ, MAP_SHARED, state().page_fd, 0));
 }
 
+// ---- the device's ioctls (numbers from kernel_shim/include/uapi/linux/sysgenid.h) ----
+
+inline constexpr unsigned long kSetWatcherTracking = 0xE401;  // _IO(0xE4, 1)
+inline constexpr unsigned long kWaitWatchers = 0xE402;        // _IO(0xE4, 2)
+inline constexpr unsigned long kTriggerGenUpdate = 0xE403;    // _IO(0xE4, 3)
+
+inline bool outdated(int d) {
+  return state().kernel->copy[d].load() != state().generation->load();
+}
+
+inline bool some_tracked_watcher_outdated() {
+  Kernel& k = *state().kernel;
+  const uint32_t made = std::min<uint32_t>(k.descriptions.load(), kMaxDescriptions);
+  for (uint32_t d = 0; d < made; ++d) {
+    if (k.tracked[d].load() && outdated(static_cast<int>(d))) return true;
+  }
+  return false;
+}
+
+inline int fake_wait_watchers(int d, unsigned long timeout_ms) {
+  Kernel& k = *state().kernel;
+  k.wait_calls.fetch_add(1);
+  const auto fail = [&k](int error) {
+    if (error == EINTR) k.wait_eintr.fetch_add(1);
+    errno = error;
+    return -1;
+  };
+  if (outdated(d)) return fail(EINTR);
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    if (outdated(d)) return fail(EINTR);
+    if (!some_tracked_watcher_outdated()) return 0;
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const long elapsed_ms =
+        (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (timeout_ms != 0 && elapsed_ms >= static_cast<long>(timeout_ms)) return fail(ETIMEDOUT);
+    usleep(200);
+  }
+}
+
+inline int fake_trigger(unsigned long min) {
+  State& s = state();
+  if (min > 0xffffffffu) {
+    errno = EINVAL;
+    return -1;
+  }
+  uint32_t current = s.generation->load();
+  for (;;) {
+    if (current == 0xffffffffu) {
+      errno = EOVERFLOW;
+      return -1;
+    }
+    const uint32_t next = std::max<uint32_t>(current + 1, static_cast<uint32_t>(min));
+    if (s.generation->compare_exchange_weak(current, next)) return 0;
+  }
+}
+
+inline int fake_ioctl(int d, unsigned long request, unsigned long arg) {
+  kernel().ioctls.fetch_add(1);
+  switch (request) {
+    case kSetWatcherTracking:
+      kernel().tracked[d].store(arg != 0);
+      return 0;
+    case kWaitWatchers:
+      return fake_wait_watchers(d, arg);
+    case kTriggerGenUpdate:
+      return fake_trigger(arg);
+    default:
+      errno = ENOTTY;
+      return -1;
+  }
+}
+
+// Is (dirfd, name) the target of the node's link, /dev/null? (open_trusted's last openat.)
+inline bool is_node_target(int dirfd, const char* name) {
+  if (std::strcmp(name, "null") != 0 || dirfd < 0) return false;
+  struct stat dir, dev;
+  return syscall(SYS_fstat, dirfd, &dir) == 0 && stat("/dev", &dev) == 0 &&
+         dir.st_dev == dev.st_dev && dir.st_ino == dev.st_ino;
+}
+
+inline int forward_openat(int dirfd, const char* path, int flags, mode_t mode) {
+  State& s = state();
+  const int fd = static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
+  if (fd < 0) return fd;
+  if (fd < kMaxDescriptors) s.table[fd].store(0);
+  const bool by_path = (dirfd == AT_FDCWD || path[0] == '/') && s.node[0] != '\0' &&
+                       std::strcmp(path, s.node) == 0;
+  if (s.installed && s.node[0] != '\0' && fd < kMaxDescriptors && !(flags & O_PATH) &&
+      (by_path || is_node_target(dirfd, path))) {
+    return fake_open_description(fd);
+  }
+  return fd;
+}
+
 inline int forward_open(const char* path, int flags, mode_t mode) {
   const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, flags, mode));
   if (fd < 0) return fd;
@@ -297,6 +406,26 @@ int __open_2(const char* path, int flags) {
 int __open64_2(const char* path, int flags) {
   return snapsafe::testing::fake_sysgenid::forward_open(path, flags, 0);
 }
+int openat(int dirfd, const char* path, int flags, ...) {
+  va_list args;
+  va_start(args, flags);
+  const mode_t mode = snapsafe::testing::fake_sysgenid::open_mode(flags, args);
+  va_end(args);
+  return snapsafe::testing::fake_sysgenid::forward_openat(dirfd, path, flags, mode);
+}
+int openat64(int dirfd, const char* path, int flags, ...) {
+  va_list args;
+  va_start(args, flags);
+  const mode_t mode = snapsafe::testing::fake_sysgenid::open_mode(flags, args);
+  va_end(args);
+  return snapsafe::testing::fake_sysgenid::forward_openat(dirfd, path, flags, mode);
+}
+int __openat_2(int dirfd, const char* path, int flags) {
+  return snapsafe::testing::fake_sysgenid::forward_openat(dirfd, path, flags, 0);
+}
+int __openat64_2(int dirfd, const char* path, int flags) {
+  return snapsafe::testing::fake_sysgenid::forward_openat(dirfd, path, flags, 0);
+}
 
 ssize_t read(int fd, void* buf, size_t size) {
   namespace fake = snapsafe::testing::fake_sysgenid;
@@ -332,10 +461,8 @@ int ioctl(int fd, unsigned long request, ...) {
   va_start(args, request);
   void* arg = va_arg(args, void*);
   va_end(args);
-  if (fake::description(fd) >= 0) {
-    fake::kernel().ioctls.fetch_add(1);
-    errno = ENOTTY;
-    return -1;
+  if (const int d = fake::description(fd); d >= 0) {
+    return fake::fake_ioctl(d, request, reinterpret_cast<unsigned long>(arg));
   }
   return static_cast<int>(syscall(SYS_ioctl, fd, request, arg));
 }

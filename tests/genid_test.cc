@@ -61,14 +61,71 @@ INSTANTIATE_TEST_SUITE_P(All, EverySource,
                                            Simulated::kVmclock, Simulated::kCounterFile),
                          [](const auto& info) { return testing::simulated_name(info.param); });
 
-TEST(Sysgenid, U32GenerationsZeroExtendAndWrap) {
-  SimulatedSource source(Simulated::kSysgenidMmap);
-  *reinterpret_cast<uint32_t*>(source.page()) = 0xffffffffu;
-  source.activate();
-  EXPECT_EQ(genid::read_generation(), 0xffffffffull);
-  source.bump();  // wraps to 0: still a different generation
-  EXPECT_EQ(genid::read_generation(), 0u);
+// Saturation (genid/sysgenid.h): the device keeps its u32 at 4294967295 for good once
+// there, so a source that reads it can never signal a VM clone again.
+class SysgenidSaturation : public ::testing::TestWithParam<Simulated> {
+ protected:
+  void TearDown() override { genid::sysgenid_saturation_check_for_testing(true); }
+};
+
+std::string notes_of(const Status& s) {
+  std::string notes;
+  for (const std::string& note : s.notes) notes += note + "\n";
+  return notes;
 }
+
+// Without the check: a saturated device was watched and buffered, and status() claimed
+// "covers VM clone: yes" (the negative control below shows it).
+TEST_P(SysgenidSaturation, ASaturatedDeviceIsRefusedAtOpen) {
+  SimulatedSource source(GetParam());
+  *reinterpret_cast<uint32_t*>(source.page()) = genid::kSysgenidSaturated;
+  source.activate();
+  const Status s = status();
+  EXPECT_EQ(s.source, SourceKind::kKernel) << s.to_string();
+  EXPECT_FALSE(s.buffered);
+  EXPECT_NE(notes_of(s).find("generation 4294967295 is saturated"), std::string::npos)
+      << s.to_string();
+}
+
+TEST_P(SysgenidSaturation, NegativeControlASaturatedDeviceClaimedVmCloneCoverage) {
+  genid::sysgenid_saturation_check_for_testing(false);
+  SimulatedSource source(GetParam());
+  *reinterpret_cast<uint32_t*>(source.page()) = genid::kSysgenidSaturated;
+  source.activate();
+  const Status s = status();
+  EXPECT_NE(s.source, SourceKind::kKernel);
+  EXPECT_TRUE(s.buffered);
+  EXPECT_TRUE(s.vm_clone.covered) << "the hazard: a counter that can never move again";
+  EXPECT_EQ(genid::read_generation(), 0xffffffffull);  // zero-extended
+}
+
+// Reaching 4294967295 while watched is a change: every thread reseeds, and the reseed
+// finds the source no longer valid: the selection is retired, every draw goes to the
+// kernel, and status() says why.
+TEST_P(SysgenidSaturation, ReachingSaturationRetiresTheSource) {
+  SimulatedSource source(GetParam());
+  *reinterpret_cast<uint32_t*>(source.page()) = genid::kSysgenidSaturated - 1;
+  source.activate();
+  ASSERT_TRUE(status().buffered) << status().to_string();
+  EXPECT_EQ(genid::read_generation(), 0xfffffffeull);
+  testing::on_new_thread([&] {
+    (void)random_u64();
+    source.bump();  // 4294967295
+    const uint64_t reseeds = status().reseeds;
+    (void)random_u64();
+    EXPECT_EQ(status().reseeds, reseeds) << "nothing seeded under the saturated value";
+  });
+  const Status s = status();
+  EXPECT_FALSE(s.buffered);
+  EXPECT_NE(s.retired.find("generation 4294967295 is saturated"), std::string::npos)
+      << s.to_string();
+  EXPECT_NE(s.to_string().find("SATURATED: can no longer signal a VM clone"), std::string::npos)
+      << s.to_string();
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SysgenidSaturation,
+                         ::testing::Values(Simulated::kSysgenidMmap, Simulated::kSysgenidSyscall),
+                         [](const auto& info) { return testing::simulated_name(info.param); });
 
 TEST(Sysgenid, BytesNextToTheCounterNeverHideAChange) {
   // The mmap check compares the page's first 8 bytes: the u32 and 4 bytes the device never

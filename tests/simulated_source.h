@@ -13,6 +13,7 @@
 #include <string>
 
 #include "genid/counter_file.h"
+#include "genid/sysgenid.h"
 #include "genid/vmclock.h"
 #include "tests/test_util.h"
 
@@ -51,6 +52,7 @@ class SimulatedSource {
     switch (kind_) {
       case Simulated::kSysgenidMmap:
       case Simulated::kSysgenidSyscall:
+        genid::sysgenid_accept_regular_file_for_testing(true);  // a file: tests only
         use_source({{"SNAPSAFE_SOURCE", "sysgenid"},
                     {"SNAPSAFE_SYSGENID_PATH", path_},
                     {"SNAPSAFE_SYSGENID_MODE",

@@ -166,22 +166,63 @@ run 2 genid read extra; stderr_has "unexpected argument 'extra'"
 run 2 genid read --min 1; stderr_has "unknown option '--min'"
 run 2 genid wait --file "$file"; stderr_has "unknown option '--file'"
 
-# ---- genid: the SysGenID device (a regular file stands in: reads work, ioctls do not) ----
+# ---- genid: the SysGenID device ----
+# No real device here. /dev/zero is a character device whose page maps (generation 0) and
+# which answers every SysGenID ioctl with ENOTTY: enough for everything the tool checks
+# before and around the ioctls. tests/cli_device_test.cc runs the ioctls against a fake.
+if [ -c /dev/zero ]; then
+  export SNAPSAFE_SYSGENID_PATH=/dev/zero
+  run 0 genid read; [ "$(cat "$out")" = 0 ] || fail "genid read from a device page: 0"
+  run 0 genid read --file "$file"; [ "$(cat "$out")" = 6 ] || fail "--file wins over the device"
+  run 1 genid bump; stderr_has "/dev/zero: not a SysGenID device \(SYSGENID_TRIGGER_GEN_UPDATE"
+  run 1 genid bump --min 65536; stderr_has 'not a SysGenID device'
+  # --min never more than 65536 ahead, never to 4294967295 (issue 21, 4.9): checked before
+  # the ioctl, exit 2.
+  run 2 genid bump --min 65537; stderr_has '--min 65537 is more than 65536 above the current generation 0 \(at most 65536\)'; stdout_empty
+  run 2 genid bump --min 4294967295; stderr_has 'more than 65536 above'
+  run 2 genid bump --min 4294967296; stderr_has 'too large: 4294967296 \(at most 4294967295\)'
+  run 1 genid wait; stderr_has "/dev/zero: not a SysGenID device \(SYSGENID_WAIT_WATCHERS"
+  run 1 genid wait --timeout-ms 10; stderr_has 'not a SysGenID device'
+  run 2 genid wait --timeout-ms 86400001; stderr_has 'too large'
+  run 2 genid wait --timeout-ms soon; stderr_has 'not a decimal number'
+else
+  echo "SKIP: no /dev/zero for the device checks"
+fi
+
+# A FIFO at the device path (issue 21, 4.8): every genid command used to block in open()
+# forever. Now refused, without opening it, at once (`timeout` bounds a regression; 124
+# would be a hang).
+mkfifo "$dir/fifo"
+export SNAPSAFE_SYSGENID_PATH="$dir/fifo"
+for args in "genid read" "genid bump" "genid wait" "genid wait --timeout-ms 10"; do
+  start=$(date +%s%N)
+  # shellcheck disable=SC2086
+  timeout 10 "$tool" $args >"$out" 2>"$err"; got=$?
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  [ "$got" -eq 1 ] || fail "snapsafe $args on a FIFO exited $got, expected 1 (124: it hung)"
+  stderr_has "$dir/fifo: not a character device or regular file"
+  [ "$ms" -lt 5000 ] || fail "snapsafe $args on a FIFO took $ms ms"
+done
+# The negative control: what a plain open() of that FIFO does (the old tool's open).
+timeout 1 cat "$dir/fifo" >/dev/null 2>&1; got=$?
+[ "$got" -eq 124 ] || fail "negative control: a plain open of the FIFO returned ($got) instead of blocking"
+
+# Not a device: a regular file (the old tool read it as the device's page), a directory,
+# a world-writable file, and a path whose directory others may write.
 device="$dir/sysgenid"
 printf '\007\000\000\000' >"$device"
 truncate -s 4096 "$device"
+chmod 0644 "$device"
 export SNAPSAFE_SYSGENID_PATH="$device"
-run 0 genid read; [ "$(cat "$out")" = 7 ] || fail "genid read from the device page: 7"
-run 0 genid read --file "$file"; [ "$(cat "$out")" = 6 ] || fail "--file wins over the device"
-run 1 genid bump; stderr_has "$device: not a SysGenID device \(SYSGENID_TRIGGER_GEN_UPDATE"
-run 2 genid bump --min 4294967296; stderr_has 'too large: 4294967296 \(at most 4294967295\)'
-run 1 genid wait; stderr_has "$device: not a SysGenID device \(SYSGENID_WAIT_WATCHERS"
-run 1 genid wait --timeout-ms 10; stderr_has 'not a SysGenID device'
-run 2 genid wait --timeout-ms 86400001; stderr_has 'too large'
-run 2 genid wait --timeout-ms soon; stderr_has 'not a decimal number'
-: >"$dir/empty-device"
-SNAPSAFE_SYSGENID_PATH="$dir/empty-device" run 1 genid read; stderr_has 'shorter than 4 bytes'
-SNAPSAFE_SYSGENID_PATH="$dir" run 1 genid read; stderr_has 'not a SysGenID device'
+run 1 genid read; stderr_has "$device: not a character device \(a regular file is no SysGenID device\)"; stdout_empty
+run 1 genid bump; stderr_has "not a character device"
+run 1 genid wait; stderr_has "not a character device"
+chmod 0666 "$device"
+run 1 genid read; stderr_has "$device: refused: the file is writable by group or others"
+SNAPSAFE_SYSGENID_PATH="$dir" run 1 genid read; stderr_has 'not a character device or regular file'
+mkdir -m 0777 "$dir/open-dir"; chmod 0777 "$dir/open-dir"
+ln -s /dev/zero "$dir/open-dir/link"
+SNAPSAFE_SYSGENID_PATH="$dir/open-dir/link" run 1 genid read; stderr_has 'refused: directory .*open-dir is writable by group or others'
 export SNAPSAFE_SYSGENID_PATH="$dir/no-such-device"
 run 1 genid wait; stderr_has "genid wait needs the SysGenID device, and $dir/no-such-device does not exist"
 

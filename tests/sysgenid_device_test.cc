@@ -628,6 +628,56 @@ TEST_F(SysgenidDevice, ForkChildLeavesTheApplicationsDescriptorAlone) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Issue 21, 4.4 and 4.9: the device is opened through genid/file_trust.h, and a saturated
+// counter (4294967295, where the driver keeps it for good) is no source.
+
+// The fake node is a link to /dev/null: open_trusted() follows it (a trusted link) and
+// opens the character device; the descriptor is the fake's, read-write, non-blocking.
+TEST_P(BothModes, TheDeviceIsOpenedTrustedReadWriteAndNonBlocking) {
+  use_fake(GetParam());
+  const int fd = our_fd();
+  ASSERT_GE(fake::description(fd), 0) << status().to_string();
+  EXPECT_EQ(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDWR);
+  EXPECT_NE(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+}
+
+// Syscall mode cannot see the value in a fresh descriptor's read() (EAGAIN): it looks at
+// the page once. Without the check the saturated device was watched and buffered.
+TEST_P(BothModes, ASaturatedDeviceIsRefused) {
+  use_fake(GetParam(), genid::kSysgenidSaturated);
+  EXPECT_EQ(status().source, SourceKind::kKernel);
+  EXPECT_NE(status().to_string().find("generation 4294967295 is saturated"), std::string::npos)
+      << status().to_string();
+  EXPECT_EQ(our_fd(), -1);
+}
+
+TEST_P(BothModes, NegativeControlWithoutTheCheckASaturatedDeviceIsWatched) {
+  genid::sysgenid_saturation_check_for_testing(false);
+  use_fake(GetParam(), genid::kSysgenidSaturated);
+  const Status s = status();
+  genid::sysgenid_saturation_check_for_testing(true);
+  EXPECT_NE(s.source, SourceKind::kKernel);
+  EXPECT_TRUE(s.buffered);
+  EXPECT_TRUE(s.vm_clone.covered) << "the false claim";
+}
+
+// The device reaches 4294967295 while watched (one `bump --min 4294967295` did that): the
+// next draw sees the change, and its reseed retires the source.
+TEST_P(BothModes, ReachingSaturationRetiresTheSource) {
+  use_fake(GetParam(), genid::kSysgenidSaturated - 1);
+  ASSERT_TRUE(status().buffered) << status().to_string();
+  testing::on_new_thread([] {
+    (void)random_u64();
+    fake::set_generation(genid::kSysgenidSaturated);
+    (void)random_u64();
+  });
+  const Status s = status();
+  EXPECT_FALSE(s.buffered);
+  EXPECT_NE(s.retired.find("generation 4294967295 is saturated"), std::string::npos)
+      << s.to_string();
+}
+
+// ---------------------------------------------------------------------------------------
 // What the syscall-mode check is made of, measured here (printed, not asserted).
 TEST(SysgenidCost, SyscallCheckParts) {
   const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_NONBLOCK));

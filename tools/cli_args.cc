@@ -1,6 +1,7 @@
 // The snapsafe command line's argument parsing: see cli_args.h.
 #include "tools/cli_args.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -89,15 +90,21 @@ const std::map<std::string, std::string>& command_help() {
        "Target: the SysGenID device if it exists (SNAPSAFE_SYSGENID_PATH, default\n"
        "/dev/sysgenid), else the counter file (SNAPSAFE_COUNTER_FILE, default\n"
        "/run/snapsafe/generation). --file PATH always selects that counter file.\n"
+       "The device must be a character device, owned by root or you, on a path only\n"
+       "root or you can change (a FIFO, a regular file or another user's file there\n"
+       "is refused, exit 1).\n"
        "\n"
        "  read    prints the current generation\n"
        "  bump    advances it and prints the new one. Device: SYSGENID_TRIGGER_GEN_UPDATE\n"
        "          (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN); the result is at least\n"
-       "          --min N (0..4294967295, default 0: one more). Counter file: an atomic\n"
-       "          increment by one; if that ends below --min N (0..2^64-1), the bump\n"
-       "          stands and the command fails (exit 1).\n"
+       "          --min N (default 0: one more). N is at most 65536 above the current\n"
+       "          generation, and the result stays below 4294967295 (the device would\n"
+       "          keep that value for good and never signal a VM clone again): exit 2\n"
+       "          otherwise. Counter file: an atomic increment by one; if that ends\n"
+       "          below --min N (0..2^64-1), the bump stands and the command fails (exit 1).\n"
        "  wait    device only: blocks until no tracked watcher has an unacknowledged\n"
-       "          generation (SYSGENID_WAIT_WATCHERS), then prints the generation.\n"
+       "          generation (SYSGENID_WAIT_WATCHERS), then prints the generation. Opens\n"
+       "          the device read-write: it acknowledges each change it sees.\n"
        "          --timeout-ms T: give up after T ms (0..86400000; 0, the default: wait\n"
        "          as long as it takes); a timeout exits 1.\n"},
       {"help",
@@ -288,6 +295,24 @@ uint64_t min_option(const Parsed& parsed, bool device) {
   const auto it = parsed.values.find("--min");
   if (it == parsed.values.end()) return 0;
   return parse_number("genid", "--min", it->second, device ? UINT32_MAX : UINT64_MAX);
+}
+
+void check_device_min(uint64_t min, uint32_t current) {
+  constexpr uint64_t kSaturated = UINT32_MAX;
+  if (current == kSaturated) return;
+  const uint64_t limit = std::min<uint64_t>(uint64_t{current} + kMaxMinAhead, kSaturated - 1);
+  if (min > uint64_t{current} + kMaxMinAhead) {
+    throw UsageError{"genid", "--min " + std::to_string(min) + " is more than " +
+                                  std::to_string(kMaxMinAhead) +
+                                  " above the current generation " + std::to_string(current) +
+                                  " (at most " + std::to_string(limit) + ")"};
+  }
+  if (std::max<uint64_t>(uint64_t{current} + 1, min) >= kSaturated) {
+    throw UsageError{"genid", (min >= kSaturated ? "--min " + std::to_string(min) : "a bump") +
+                                  " would take the generation to 4294967295, where the "
+                                  "device keeps it for good: no VM clone could ever be "
+                                  "signalled again"};
+  }
 }
 
 uint64_t timeout_option(const Parsed& parsed) {

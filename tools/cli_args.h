@@ -9,8 +9,9 @@
 // The order of the checks is the tool's: run() first calls parse_invocation(), then the
 // command's *_options() function, and only then anything that depends on the machine
 // (whether the SysGenID device exists, whether stdout is a terminal). The genid commands
-// interleave one such step: `genid bump` checks --min against a bound that depends on the
-// target (min_option()).
+// interleave such steps: `genid bump` checks --min against a bound that depends on the
+// target (min_option()), and on the device also against the current generation
+// (check_device_min()).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,7 @@ inline constexpr int kExitUsage = 2;
 inline constexpr uint64_t kMaxCount = 1000000;            // -n
 inline constexpr uint64_t kMaxBytes = uint64_t{1} << 30;  // bytes N: 1 GiB
 inline constexpr uint64_t kMaxTimeoutMs = 86400000;       // --timeout-ms: one day
+inline constexpr uint64_t kMaxMinAhead = 65536;  // device --min: at most this far ahead
 
 // A usage error (exit 2) for `command` ("" for the tool itself). main() prints
 // "snapsafe: COMMAND: MESSAGE" and "Try 'snapsafe help COMMAND'."
@@ -105,5 +107,14 @@ BytesOptions bytes_options(const Parsed& parsed);  // (the terminal check comes 
 std::optional<std::string> file_option(const Parsed& parsed);
 uint64_t min_option(const Parsed& parsed, bool device);
 uint64_t timeout_option(const Parsed& parsed);
+
+// `genid bump --min MIN` on the device, whose generation is `current` now. The device
+// sets the generation to max(current + 1, MIN) and keeps it at 4294967295 for good once
+// there: every later VM clone then goes unsignalled (kernel_shim/sysgenid.c). So MIN may
+// be at most kMaxMinAhead above `current` (a step no restore needs to exceed; a typo
+// cannot end detection), and the result must stay below 4294967295: a UsageError
+// otherwise. A `current` already at 4294967295 passes (the device's EOVERFLOW then says
+// it is saturated).
+void check_device_min(uint64_t min, uint32_t current);
 
 }  // namespace snapsafe::cli

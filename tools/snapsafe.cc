@@ -16,17 +16,16 @@
 // --hex or --base64 refuses to write raw bytes to a terminal (exit 2): random bytes
 // there only garble it (and could send it escape sequences); redirect or pipe them.
 //
-// The genid commands act on the SysGenID device when it exists (SNAPSAFE_SYSGENID_PATH,
-// default /dev/sysgenid), else on the counter file (SNAPSAFE_COUNTER_FILE, default
-// /run/snapsafe/generation); --file PATH always means that counter file.
+// The genid commands act on the SysGenID device when something is at its path
+// (SNAPSAFE_SYSGENID_PATH, default /dev/sysgenid), else on the counter file
+// (SNAPSAFE_COUNTER_FILE, default /run/snapsafe/generation); --file PATH always means
+// that counter file. The device is opened as tools/sysgenid_device.h says (trusted, a
+// character device only, never blocking in open(); read-write for `wait`), and `bump`
+// never takes it to its saturated value (cli_args.h: check_device_min()).
 //
 // The arguments are parsed and checked by tools/cli_args.h (no I/O there, so a fuzzer can
 // drive it); this file runs what they ask for.
-#include <fcntl.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,8 +40,6 @@
 #include <string>
 #include <vector>
 
-#include <linux/sysgenid.h>
-
 #include "genid/counter_file.h"
 #include "genid/sysgenid.h"
 #include "rng/error.h"
@@ -50,12 +47,9 @@
 #include "rng/ids.h"
 #include "rng/status.h"
 #include "tools/cli_args.h"
+#include "tools/sysgenid_device.h"
 
 namespace {
-
-// SysGenID ioctls, from the UAPI header of kernel_shim/ (argument passed by value).
-constexpr unsigned long kSysgenidWaitWatchers = SYSGENID_WAIT_WATCHERS;
-constexpr unsigned long kSysgenidTriggerGenUpdate = SYSGENID_TRIGGER_GEN_UPDATE;
 
 using snapsafe::cli::BytesOptions;
 using snapsafe::cli::kExitOk;
@@ -215,59 +209,42 @@ Target resolve_target(const Parsed& parsed) {
     return {false, *file};
   }
   const std::string device = env_or("SNAPSAFE_SYSGENID_PATH", snapsafe::genid::kDefaultSysgenidPath);
-  if (access(device.c_str(), F_OK) == 0) return {true, device};
+  if (access(device.c_str(), F_OK) == 0) return {true, device};  // opens nothing
   return {false, env_or("SNAPSAFE_COUNTER_FILE", snapsafe::genid::kDefaultCounterFilePath)};
 }
 
-std::string errno_text(const std::string& path, const char* what, int error) {
-  return path + ": " + what + ": " + std::strerror(error);
-}
-
-// An open descriptor on the device, closed on scope exit.
+// An open descriptor on the device (tools/sysgenid_device.h), closed on scope exit.
 class DeviceFd {
  public:
-  explicit DeviceFd(const std::string& path) : path_(path) {
-    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw RuntimeError{errno_text(path, "open", errno)};
+  DeviceFd(const std::string& path, snapsafe::tools::DeviceUse use) : path_(path) {
+    std::string error;
+    fd_ = snapsafe::tools::open_sysgenid_device(path, use, &error);
+    if (fd_ < 0) throw RuntimeError{error};
   }
   ~DeviceFd() { close(fd_); }
   DeviceFd(const DeviceFd&) = delete;
   DeviceFd& operator=(const DeviceFd&) = delete;
-  int get() const { return fd_; }
 
-  // The current generation: the first 4 bytes of the read-only page (a regular file
-  // standing in for the device in tests: the u32 at offset 0).
   uint32_t generation() const {
-    struct stat st;
-    if (fstat(fd_, &st) != 0) throw RuntimeError{errno_text(path_, "fstat", errno)};
     uint32_t value = 0;
-    if (S_ISREG(st.st_mode)) {
-      if (pread(fd_, &value, sizeof value, 0) != static_cast<ssize_t>(sizeof value)) {
-        throw RuntimeError{path_ + ": not a SysGenID device (a regular file shorter than 4 bytes)"};
-      }
-      return value;
-    }
-    if (!S_ISCHR(st.st_mode)) throw RuntimeError{path_ + ": not a SysGenID device"};
-    void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd_, 0);
-    if (page == MAP_FAILED) throw RuntimeError{errno_text(path_, "mmap", errno)};
-    value = __atomic_load_n(static_cast<const uint32_t*>(page), __ATOMIC_ACQUIRE);
-    munmap(page, 4096);
+    check(snapsafe::tools::sysgenid_device_generation(fd_, path_, &value));
+    return value;
+  }
+  uint32_t trigger(uint32_t min) const {
+    uint32_t value = 0;
+    check(snapsafe::tools::sysgenid_device_trigger(fd_, path_, min, &value));
+    return value;
+  }
+  uint32_t wait(uint64_t timeout_ms) const {
+    uint32_t value = 0;
+    check(snapsafe::tools::sysgenid_device_wait(fd_, path_, timeout_ms, &value));
     return value;
   }
 
-  // An ioctl's errno as a message.
-  std::string ioctl_error(const char* name, int error) const {
-    if (error == ENOTTY || error == EINVAL) {
-      return path_ + ": not a SysGenID device (" + name + ": " + std::strerror(error) + ")";
-    }
-    if (error == EACCES || error == EPERM) {
-      return path_ + ": " + name + ": " + std::strerror(error) +
-             " (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)";
-    }
-    return errno_text(path_, name, error);
-  }
-
  private:
+  static void check(const std::string& error) {
+    if (!error.empty()) throw RuntimeError{error};
+  }
   std::string path_;
   int fd_;
 };
@@ -278,7 +255,7 @@ int cmd_genid_read(const Parsed& parsed, Output& out) {
   snapsafe::cli::no_positional("genid", parsed);
   const Target target = resolve_target(parsed);
   if (target.device) {
-    put_number(out, DeviceFd(target.path).generation());
+    put_number(out, DeviceFd(target.path, snapsafe::tools::DeviceUse::kRead).generation());
     return kExitOk;
   }
   snapsafe::genid::Generation generation = 0;
@@ -294,11 +271,9 @@ int cmd_genid_bump(const Parsed& parsed, Output& out) {
   const Target target = resolve_target(parsed);
   const uint64_t min = snapsafe::cli::min_option(parsed, target.device);
   if (target.device) {
-    const DeviceFd device(target.path);
-    if (ioctl(device.get(), kSysgenidTriggerGenUpdate, static_cast<unsigned long>(min)) != 0) {
-      throw RuntimeError{device.ioctl_error("SYSGENID_TRIGGER_GEN_UPDATE", errno)};
-    }
-    put_number(out, device.generation());
+    const DeviceFd device(target.path, snapsafe::tools::DeviceUse::kBump);
+    snapsafe::cli::check_device_min(min, device.generation());  // never to saturation
+    put_number(out, device.trigger(static_cast<uint32_t>(min)));
     return kExitOk;
   }
   snapsafe::genid::Generation generation = 0;
@@ -314,12 +289,6 @@ int cmd_genid_bump(const Parsed& parsed, Output& out) {
   return kExitOk;
 }
 
-uint64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
-}
-
 int cmd_genid_wait(const Parsed& parsed, Output& out) {
   snapsafe::cli::no_positional("genid", parsed);
   const uint64_t timeout = snapsafe::cli::timeout_option(parsed);
@@ -329,34 +298,7 @@ int cmd_genid_wait(const Parsed& parsed, Output& out) {
                        env_or("SNAPSAFE_SYSGENID_PATH", snapsafe::genid::kDefaultSysgenidPath) +
                        " does not exist (a counter file has no watchers to wait for)"};
   }
-  const DeviceFd device(target.path);
-  const uint64_t deadline = monotonic_ms() + timeout;
-  for (;;) {
-    uint64_t left = 0;
-    if (timeout != 0) {
-      const uint64_t now = monotonic_ms();
-      if (now >= deadline) {
-        throw RuntimeError{target.path + ": timed out after " + std::to_string(timeout) +
-                           " ms: some watchers have not acknowledged the generation"};
-      }
-      left = deadline - now;
-    }
-    if (ioctl(device.get(), kSysgenidWaitWatchers, static_cast<unsigned long>(left)) == 0) break;
-    const int error = errno;
-    if (error == EINTR) {
-      // The generation moved while waiting (or this descriptor is outdated): acknowledge
-      // the current one for this descriptor, as the interface asks, and wait again.
-      const uint32_t current = device.generation();
-      (void)!write(device.get(), &current, sizeof current);
-      continue;
-    }
-    if (error == ETIMEDOUT || error == EAGAIN || error == EBUSY) {
-      throw RuntimeError{target.path + ": timed out after " + std::to_string(timeout) +
-                         " ms: some watchers have not acknowledged the generation"};
-    }
-    throw RuntimeError{device.ioctl_error("SYSGENID_WAIT_WATCHERS", error)};
-  }
-  put_number(out, device.generation());
+  put_number(out, DeviceFd(target.path, snapsafe::tools::DeviceUse::kWait).wait(timeout));
   return kExitOk;
 }
 
