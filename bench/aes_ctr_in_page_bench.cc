@@ -14,6 +14,7 @@
 //   bazel run -c opt --config=bench //bench:aes_ctr_in_page_bench -- \
 //       --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
+#include <cpuid.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -113,10 +114,12 @@ void add_cpu_context() {
   __builtin_cpu_init();
   const auto yes = [](bool b) { return b ? "yes" : "no"; };
   benchmark::AddCustomContext("cpu_aes", yes(__builtin_cpu_supports("aes")));
-  benchmark::AddCustomContext("cpu_vaes", yes(__builtin_cpu_supports("vaes")));
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;  // CPUID leaf 7: ECX bit 9 VAES, 10 VPCLMULQDQ
+  __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx);
+  benchmark::AddCustomContext("cpu_vaes", yes(ecx & (1u << 9)));
   benchmark::AddCustomContext("cpu_avx2", yes(__builtin_cpu_supports("avx2")));
   benchmark::AddCustomContext("cpu_avx512f", yes(__builtin_cpu_supports("avx512f")));
-  benchmark::AddCustomContext("cpu_vpclmulqdq", yes(__builtin_cpu_supports("vpclmulqdq")));
+  benchmark::AddCustomContext("cpu_vpclmulqdq", yes(ecx & (1u << 10)));
   benchmark::AddCustomContext("cpu_rdrand", yes(__builtin_cpu_supports("rdrnd")));
   benchmark::AddCustomContext("cpu_sha", yes(__builtin_cpu_supports("sha")));
   benchmark::AddCustomContext("in_page_default_variant",

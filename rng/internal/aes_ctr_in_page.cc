@@ -21,6 +21,7 @@
 // goes through the stack.
 #include "rng/internal/aes_ctr_in_page.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdlib.h>
 
@@ -342,6 +343,13 @@ constexpr Impl kAesniImpl{AesVariant::kAesni, aesni_expand, aesni_ctr, clear_xmm
 constexpr Impl kAesniAvxImpl{AesVariant::kAesni, aesni_expand, aesni_ctr, clear_ymm};
 constexpr Impl kVaesImpl{AesVariant::kVaesAvx2, vaes_expand, vaes_ctr, clear_ymm};
 
+// CPUID.(EAX=7, ECX=0):ECX bit 9. Read directly: clang's __builtin_cpu_supports does not
+// know "vaes" (the OS's support of the ymm state is checked through "avx2").
+bool cpu_has_vaes() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 9)) != 0;
+}
+
 bool cpu_has(AesVariant variant) {
   __builtin_cpu_init();
   switch (variant) {
@@ -350,7 +358,7 @@ bool cpu_has(AesVariant variant) {
     case AesVariant::kAesni:
       return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
     case AesVariant::kVaesAvx2:
-      return __builtin_cpu_supports("aes") && __builtin_cpu_supports("vaes") &&
+      return __builtin_cpu_supports("aes") && cpu_has_vaes() &&
              __builtin_cpu_supports("avx2");
   }
   return false;
