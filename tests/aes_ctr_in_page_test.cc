@@ -390,6 +390,22 @@ TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamInDeadStackFrames) {
       &args);
   for (const auto& rk : schedule.round_keys) EXPECT_FALSE(contains(frames, rk));
   for (size_t i = 0; i < sizeof out; i += 16) EXPECT_FALSE(contains(frames, out + i)) << i;
+  // A step: the round keys of its key, its next key and its output.
+  AesSchedule reference;
+  ASSERT_TRUE(aes256_expand(&reference, key));
+  const Bytes frames_of_step = dead_frames_after(
+      [](void* a) {
+        auto* args = static_cast<CallArgs*>(a);
+        page_keystream_step(args->schedule, args->counter, args->key, args->out,
+                            args->nblocks * 16);
+      },
+      &args);
+  for (const auto& rk : reference.round_keys) EXPECT_FALSE(contains(frames_of_step, rk));
+  EXPECT_FALSE(contains(frames_of_step, key));
+  EXPECT_FALSE(contains(frames_of_step, key + 16));
+  for (size_t i = 0; i < sizeof out; i += 16) {
+    EXPECT_FALSE(contains(frames_of_step, out + i)) << i;
+  }
   // The scan's control: a frame that keeps a round key on the stack is found.
   const Bytes leaky = dead_frames_after(
       [](void* a) {
