@@ -33,14 +33,15 @@ for dir in rng rng/internal genid; do
   done
 done
 
-# One static archive from the two Bazel archives (rng and genid; alwayslink archives are
-# named .lo).
+# One static archive from the Bazel archives (rng, its in-page AES keystream, genid;
+# alwayslink archives are named .lo).
 archive() { if [ -e "$1.lo" ]; then echo "$1.lo"; else echo "$1.a"; fi; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 {
   echo "create $tmp/libsnapsafe.a"
   echo "addlib $(archive "$runfiles/rng/libsnapsafe")"
+  echo "addlib $(archive "$runfiles/rng/libaes_ctr_in_page")"
   echo "addlib $(archive "$runfiles/genid/libgenid")"
   echo "save"
   echo "end"
