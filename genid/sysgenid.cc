@@ -86,6 +86,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -488,12 +489,25 @@ bool refuse_if_saturated(const std::string& path, const Opened& opened, uint32_t
   return false;
 }
 
-// Syscall mode's one look at the device's page (5); `fallback` if it cannot be mapped
-// (the SysGenID device always can: then only still_valid() watches for saturation).
+// Syscall mode's one look at the device's page (5); `fallback` if it cannot be mapped or
+// read (the SysGenID device always can: then only still_valid() watches for saturation).
+// The word is copied with process_vm_readv() on this process, which answers EFAULT for a
+// page with nothing behind it where a load would raise SIGBUS: a character device at
+// the path that maps but does not back its page (seen with the fuzzer's fake device)
+// cannot kill the process. Where a seccomp policy refuses the call (EPERM, ENOSYS), the
+// plain load is taken, as before.
 uint32_t peek_page(int fd, uint32_t fallback) {
   void* page = mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
   if (page == MAP_FAILED) return fallback;
-  const uint32_t value = __atomic_load_n(static_cast<const uint32_t*>(page), __ATOMIC_ACQUIRE);
+  uint32_t value = fallback;
+  struct iovec local = {&value, sizeof value};
+  struct iovec remote = {page, sizeof value};
+  const ssize_t copied = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (copied != static_cast<ssize_t>(sizeof value)) {
+    value = copied < 0 && (errno == EPERM || errno == ENOSYS)
+                ? __atomic_load_n(static_cast<const uint32_t*>(page), __ATOMIC_ACQUIRE)
+                : fallback;
+  }
   munmap(page, 4096);
   return value;
 }
