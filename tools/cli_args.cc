@@ -46,7 +46,8 @@ const char kGeneralHelp[] =
     "  bytes N [--hex|--base64]            N random bytes (raw: never to a terminal)\n"
     "  reqid [-n N]                        N request IDs (32 lower-case hex digits)\n"
     "  genid read [--file PATH]            print the system generation\n"
-    "  genid bump [--min N] [--file PATH]  advance it (a restore hook runs this)\n"
+    "  genid bump [--min N|--set V] [--file PATH] [--reseed-kernel]\n"
+    "                                      advance it (a restore hook runs this)\n"
     "  genid wait [--timeout-ms T]         wait until SysGenID watchers acknowledged it\n"
     "  help [COMMAND]                      this text, or one command's in full\n"
     "\n"
@@ -82,7 +83,7 @@ const std::map<std::string, std::string>& command_help() {
        "  -n N    how many, 0..1000000 (default 1)\n"},
       {"genid",
        "usage: snapsafe genid read [--file PATH]\n"
-       "       snapsafe genid bump [--min N] [--file PATH]\n"
+       "       snapsafe genid bump [--min N | --set VALUE] [--file PATH] [--reseed-kernel]\n"
        "       snapsafe genid wait [--timeout-ms T]\n"
        "\n"
        "The system generation: a number that changes whenever this system's memory may\n"
@@ -223,7 +224,7 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
   };
   static const auto* kGenidCommands = new std::map<std::string, Spec>{
       {"read", {{"--file"}, {}}},
-      {"bump", {{"--min", "--file"}, {}}},
+      {"bump", {{"--min", "--set", "--file"}, {"--reseed-kernel"}}},
       {"wait", {{"--timeout-ms"}, {}}},
   };
   if (command == "genid") {
@@ -294,7 +295,23 @@ std::optional<std::string> file_option(const Parsed& parsed) {
 uint64_t min_option(const Parsed& parsed, bool device) {
   const auto it = parsed.values.find("--min");
   if (it == parsed.values.end()) return 0;
-  return parse_number("genid", "--min", it->second, device ? UINT32_MAX : UINT64_MAX);
+  if (!device) {
+    throw UsageError{"genid", "--min applies to the SysGenID device only: a counter file "
+                              "bump draws a random generation (--set VALUE sets one)"};
+  }
+  return parse_number("genid", "--min", it->second, UINT32_MAX);
+}
+
+std::optional<uint64_t> set_option(const Parsed& parsed, bool device) {
+  const auto it = parsed.values.find("--set");
+  if (it == parsed.values.end()) return std::nullopt;
+  if (device) {
+    throw UsageError{"genid", "--set applies to a counter file only: the SysGenID device's "
+                              "generation is the kernel's counter (--file PATH selects a "
+                              "counter file)"};
+  }
+  if (parsed.values.count("--min")) throw UsageError{"genid", "choose one of --min and --set"};
+  return parse_number("genid", "--set", it->second, UINT64_MAX - 1);
 }
 
 void check_device_min(uint64_t min, uint32_t current) {
