@@ -112,6 +112,8 @@ std::string parse(int argc, char** argv, Arguments* args) {
       if (std::string problem = parse_generation(argv[++i], &args->value); !problem.empty()) {
         return problem;
       }
+    } else if (option == "--set" && args->command == "bump" && !args->set) {
+      return "--set needs a VALUE before PATH";
     } else {
       return "unexpected \"" + option + "\" before PATH";
     }
