@@ -40,7 +40,8 @@ done
 run 0 uuid --help; stdout_has '^usage: snapsafe uuid'
 run 0 bytes -h; stdout_has '^usage: snapsafe bytes'
 run 0 genid --help; stdout_has '^usage: snapsafe genid read'
-run 0 genid bump --help; stdout_has 'SYSGENID_TRIGGER_GEN_UPDATE'
+run 0 genid bump --help; stdout_has 'SYSGENID_TRIGGER_GEN_UPDATE'; stdout_has 'fresh random generation'
+stdout_has '--set VALUE'; stdout_has '--reseed-kernel'; stdout_has 'is refused there \(exit 2\)'
 run 2 help nope; stderr_has "no such command 'nope'"
 run 2 help uuid extra; stderr_has "unexpected argument 'extra'"
 run 2; stderr_has '^usage: snapsafe COMMAND'; stdout_empty
