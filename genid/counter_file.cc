@@ -400,21 +400,33 @@ bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string*
   return true;
 }
 
-// The generation a new file starts at: 64 bits from getrandom, so that a file created
-// again (a fresh tmpfs at restore) never repeats the number the checkpoint had. Never 0,
-// and at least 2^32 bumps below kGenerationUnknown. Fails closed: no getrandom, no file.
-std::string random_start(Generation* generation) {
+// Test-only: replaces getrandom() as the source of fresh generations (nullptr: getrandom).
+std::atomic<bool (*)(Generation*)> g_fresh_for_testing{nullptr};
+
+// A fresh generation: 64 bits from getrandom, never 0, and at least 2^32 below
+// kGenerationUnknown. Every new file starts at one, so that a file created again (a fresh
+// tmpfs at restore) never repeats the number the checkpoint had; every bump draws one, so
+// that two clones bumped where each bump runs (the host) get different generations even
+// when their kernels' RNGs are clones. Fails closed: no getrandom, no value (`what` says
+// what is then not done).
+std::string random_generation(Generation* generation, const char* what) {
   constexpr Generation kHighest = kGenerationUnknown - (Generation{1} << 32);
   for (int attempt = 0; attempt < 16; ++attempt) {
     Generation value = 0;
-    ssize_t got;
-    do {
-      got = getrandom(&value, sizeof value, 0);
-    } while (got < 0 && errno == EINTR);
-    if (got != static_cast<ssize_t>(sizeof value)) {
-      if (got >= 0) errno = EIO;
-      return std::string("getrandom: ") + std::strerror(errno) +
-             " (a counter file is never created without a random start)";
+    if (bool (*fresh)(Generation*) = g_fresh_for_testing.load(); fresh != nullptr) {
+      if (!fresh(&value)) {
+        errno = EIO;
+        return std::string("getrandom: ") + std::strerror(errno) + " (" + what + ")";
+      }
+    } else {
+      ssize_t got;
+      do {
+        got = getrandom(&value, sizeof value, 0);
+      } while (got < 0 && errno == EINTR);
+      if (got != static_cast<ssize_t>(sizeof value)) {
+        if (got >= 0) errno = EIO;
+        return std::string("getrandom: ") + std::strerror(errno) + " (" + what + ")";
+      }
     }
     if (value != 0 && value < kHighest) {
       *generation = value;
@@ -422,6 +434,10 @@ std::string random_start(Generation* generation) {
     }
   }
   return "getrandom: no usable value in 16 attempts";
+}
+
+std::string random_start(Generation* generation) {
+  return random_generation(generation, "a counter file is never created without a random start");
 }
 
 // A hidden, unguessable name for the new file next to `name`.
@@ -620,17 +636,63 @@ std::string counter_file_create(const std::string& path, std::string* replaced, 
 }
 
 std::string counter_file_bump(const std::string& path, Generation* generation, int root,
-                              bool* missing) {
+                              bool* missing,
+                              const std::function<void(Generation)>& before_store) {
   if (missing != nullptr) *missing = false;
   std::string error;
   Mapped mapped;
   if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error, nullptr, root, missing)) {
     return error;
   }
-  *generation = __atomic_add_fetch(generation_word(mapped.map), 1, __ATOMIC_SEQ_CST);
+  uint64_t* const word = generation_word(mapped.map);
+  Generation seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  for (int attempt = 0;; ++attempt) {
+    if (attempt == 16) {
+      error = path + ": no fresh generation differing from the current one in 16 attempts";
+      break;
+    }
+    Generation next = 0;
+    error = random_generation(&next, "nothing written: a bump never falls back to +1");
+    if (!error.empty()) {
+      error = path + ": " + error;
+      break;
+    }
+    if (next == seen) continue;  // the new value always differs from the one it replaces
+    if (before_store) before_store(next);
+    if (__atomic_compare_exchange_n(word, &seen, next, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_ACQUIRE)) {
+      *generation = next;
+      break;
+    }
+  }
   const bool intact = magic_intact(mapped.map);  // not tombstoned by a truncation meanwhile
   unmap_counter(mapped);
+  if (!error.empty()) return error;
   return intact ? "" : path + ": truncated or overwritten during the bump";
+}
+
+std::string counter_file_set(const std::string& path, Generation value, bool* unchanged,
+                             int root, bool* missing) {
+  if (missing != nullptr) *missing = false;
+  if (unchanged != nullptr) *unchanged = false;
+  if (value == kGenerationUnknown) {
+    return path + ": " + std::to_string(value) + " is the reserved \"unknown\" generation";
+  }
+  std::string error;
+  Mapped mapped;
+  if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error, nullptr, root, missing)) {
+    return error;
+  }
+  const Generation before = __atomic_exchange_n(generation_word(mapped.map), value,
+                                                __ATOMIC_SEQ_CST);
+  if (unchanged != nullptr) *unchanged = before == value;
+  const bool intact = magic_intact(mapped.map);
+  unmap_counter(mapped);
+  return intact ? "" : path + ": truncated or overwritten while being set";
+}
+
+void counter_file_fresh_generation_for_testing(bool (*fresh)(Generation*)) {
+  g_fresh_for_testing.store(fresh);
 }
 
 std::string counter_file_read(const std::string& path, Generation* generation, int root,

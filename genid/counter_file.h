@@ -4,15 +4,23 @@
 // A small file, best on tmpfs (/run, /dev/shm), holds a 64-bit generation; every process
 // maps it MAP_SHARED read-only and checks it with one load per draw. A restore hook
 // (CRIU action script, Lambda SnapStart afterRestore hook, ...) runs
-// `snapsafe_counter bump PATH`, which increments it atomically through a shared writable
-// mapping, so readers never see a torn value.
+// `snapsafe_counter bump PATH`, which sets it atomically, through a shared writable mapping
+// (readers never see a torn value), to a fresh random generation drawn where the bump
+// runs (for CRIU and containers: the host), or `snapsafe_counter set VALUE PATH` to a
+// value handed in from outside (an agent that got it from its host).
 //
 // Layout (16 bytes, host byte order):
 //   0..7   magic "SSGENv1\n"
-//   8..15  generation, uint64_t, 8-byte aligned, only ever changed by atomic increment
+//   8..15  generation, uint64_t, 8-byte aligned, only ever changed atomically (a
+//          compare-and-swap or an exchange of the whole word)
 // Generations are only compared for inequality. `create` starts a new file at 64 random
-// bits from getrandom (never 0, and at least 2^32 bumps below kGenerationUnknown), so a
-// file recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
+// bits from getrandom (never 0, and at least 2^32 below kGenerationUnknown), so a file
+// recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
+// `bump` draws such a value too (not +1, as it did up to issue 23): clones of one VM or
+// container whose files were copied at the same generation, each bumped on its own host
+// side, get different generations, and the reseed hashes the generation into the seed
+// (rng/internal/seed.cc), so their random streams differ even when everything else in
+// the seed is a clone (a guest kernel RNG that was not told, no RDRAND).
 // A missing, truncated or corrupt file is reported as an error: the library then falls
 // back to the next safe mode. Nothing here ever truncates a file.
 //
@@ -53,6 +61,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "genid/file_trust.h"
@@ -95,12 +104,24 @@ std::string counter_file_invalid_reason(bool (*still_valid)());
 // (nothing written) if getrandom fails.
 std::string counter_file_create(const std::string& path, std::string* replaced = nullptr,
                                 int root = kThisProcessRoot);
-// bump: atomically increments the generation; `*generation` receives the new value. On an
-// error, `*missing` (if given) says whether it was that the path names nothing (ENOENT:
-// the file, or a directory on the way, does not exist) as opposed to anything else
-// (refused, corrupt, ...).
+// bump: atomically sets the generation to a fresh random value (as create's start: never
+// 0, at least 2^32 below kGenerationUnknown) that differs from the value it replaces (a
+// compare-and-swap loop); `*generation` receives the new value. Fails closed (nothing
+// written, an error) if getrandom fails. On an error, `*missing` (if given) says whether
+// it was that the path names nothing (ENOENT: the file, or a directory on the way, does
+// not exist) as opposed to anything else (refused, corrupt, ...). `before_store` (if given)
+// is called with each value right before it is stored (again if a concurrent writer made
+// the store retry): `snapsafe genid bump --reseed-kernel` mixes it into the kernel first.
 std::string counter_file_bump(const std::string& path, Generation* generation,
-                              int root = kThisProcessRoot, bool* missing = nullptr);
+                              int root = kThisProcessRoot, bool* missing = nullptr,
+                              const std::function<void(Generation)>& before_store = nullptr);
+// set: atomically stores `value` (anything but kGenerationUnknown, which is refused), a
+// generation handed in from outside the clone. `*unchanged` (if given) says whether the
+// file already held it (CRIU runs hooks twice per stage: a second set is no error).
+// `root` and `*missing` as for bump.
+std::string counter_file_set(const std::string& path, Generation value,
+                             bool* unchanged = nullptr, int root = kThisProcessRoot,
+                             bool* missing = nullptr);
 // read: the current generation; `root` and `*missing` as for bump.
 std::string counter_file_read(const std::string& path, Generation* generation,
                               int root = kThisProcessRoot, bool* missing = nullptr);
@@ -111,6 +132,9 @@ void counter_file_sigbus_guard_for_testing(bool enabled);
 // Installs the SIGBUS handler again, taking the one installed now as the one to pass
 // foreign faults to (as if this process mapped its first counter file now).
 void counter_file_reinstall_sigbus_handler_for_testing();
+// Where bump and create take their fresh generations from (nullptr: getrandom); `fresh`
+// returns false for a getrandom failure.
+void counter_file_fresh_generation_for_testing(bool (*fresh)(Generation*));
 // still_valid()'s rate limit for the lstat() (default kCounterFileCheckIntervalNs; 0:
 // every call).
 void counter_file_check_interval_for_testing(int64_t nanoseconds);

@@ -4,7 +4,7 @@
 // the memory of this process may have been duplicated (VM snapshot restored, container
 // restored, explicit trigger). snapsafe only ever compares generations for inequality:
 // VMClock's counter jumps to "another non-repeating value", SysGenID's u32 counts up and
-// is zero-extended, and the shared counter file counts up.
+// is zero-extended, and the shared counter file takes a fresh random value per bump.
 //
 // read_generation() is the whole cost of the check on the draw path: for the mapped
 // sources (SysGenID page, counter file) it is one well-predicted branch and one load.

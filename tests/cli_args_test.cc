@@ -81,6 +81,46 @@ TEST(CliArgs, InvocationKinds) {
   EXPECT_EQ(help.topic, "genid");
 }
 
+// The usage message of `genid bump ARGS` on the device or a counter file; "" if none.
+std::string bump_message(std::vector<std::string> args, bool device) {
+  args.insert(args.begin(), {"snapsafe", "genid", "bump"});
+  try {
+    const Invocation invocation = parse_invocation(args);
+    min_option(invocation.parsed, device);
+    set_option(invocation.parsed, device);
+    return "";
+  } catch (const UsageError& e) {
+    return e.message;
+  }
+}
+
+// Issue 23: a counter-file bump draws a random generation, so --min has no meaning there;
+// --set VALUE (a counter file only) takes a generation handed in from the host.
+TEST(CliArgs, BumpSetAndMinByTarget) {
+  EXPECT_EQ(bump_message({"--min", "5"}, /*device=*/true), "");
+  EXPECT_THAT(bump_message({"--min", "5"}, /*device=*/false),
+              HasSubstr("--min applies to the SysGenID device only"));
+  EXPECT_EQ(bump_message({"--set", "5"}, /*device=*/false), "");
+  EXPECT_THAT(bump_message({"--set", "5"}, /*device=*/true),
+              HasSubstr("--set applies to a counter file only"));
+  EXPECT_EQ(bump_message({"--set", "0"}, false), "");
+  EXPECT_EQ(bump_message({"--set", "18446744073709551614"}, false), "");
+  EXPECT_EQ(bump_message({"--set", "18446744073709551615"}, false),
+            "--set is too large: 18446744073709551615 (at most 18446744073709551614)");
+  EXPECT_THAT(bump_message({"--set", "-1"}, false), HasSubstr("must not be negative"));
+  EXPECT_THAT(bump_message({"--set", "0x1"}, false), HasSubstr("not a decimal number"));
+  EXPECT_THAT(bump_message({"--set", " 1"}, false), HasSubstr("not a decimal number"));
+  EXPECT_THAT(bump_message({"--set", ""}, false), HasSubstr("empty number"));
+  EXPECT_THAT(bump_message({"--set"}, false), HasSubstr("--set needs a value"));
+  EXPECT_THAT(bump_message({"--set", "1", "--set", "2"}, false), HasSubstr("given twice"));
+  EXPECT_EQ(bump_message({"--reseed-kernel"}, false), "");
+  EXPECT_THAT(bump_message({"--reseed-kernel=yes"}, false), HasSubstr("takes no value"));
+  const Invocation set = parse_invocation({"snapsafe", "genid", "bump", "--set=42"});
+  EXPECT_EQ(set_option(set.parsed, /*device=*/false), std::optional<uint64_t>(42));
+  EXPECT_EQ(set_option(parse_invocation({"snapsafe", "genid", "bump"}).parsed, false),
+            std::nullopt);
+}
+
 // `genid bump --min` on the device never saturates it (issue 21, 4.9): one
 // `--min 4294967295` used to pin the counter at U32_MAX, after which no VM clone was ever
 // signalled again (kernel_shim/sysgenid.c keeps it there) while status() still claimed

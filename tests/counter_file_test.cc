@@ -654,9 +654,161 @@ TEST(RandomStart, CreateStartsEveryFileAtAFreshRandomGeneration) {
     starts.insert(generation);
     genid::Generation bumped = 0;
     ASSERT_EQ(genid::counter_file_bump(path, &bumped), "");
-    EXPECT_EQ(bumped, generation + 1) << "bump stays +1";
+    EXPECT_NE(bumped, generation) << "a bump changes it";
+    EXPECT_NE(bumped, 0u);
+    EXPECT_LT(bumped, genid::kGenerationUnknown - (genid::Generation{1} << 32))
+        << "a bump draws from create's range";
+    starts.insert(bumped);
   }
-  EXPECT_EQ(starts.size(), 64u);
+  EXPECT_EQ(starts.size(), 128u);
+}
+
+// ---- Issue 23: the bump carries the clone's identity. Clones of one snapshot hold copies
+// of one file at one generation; each is bumped where its bump runs (the host). With +1
+// every clone got the same new generation, so under a cloned guest kernel RNG and no
+// RDRAND their reseeds hashed the same material (tests/cloned_kernel_test.cc shows the
+// draws repeating).
+
+genid::Generation read_generation_of(const std::string& path) {
+  genid::Generation generation = 0;
+  EXPECT_EQ(genid::counter_file_read(path, &generation), "");
+  return generation;
+}
+
+// Two copies of one file, as two clones have them.
+std::pair<std::string, std::string> two_clones_of_one_file() {
+  const std::string original = testing::temp_path("generation");
+  EXPECT_EQ(genid::counter_file_create(original), "");
+  const std::string a = testing::temp_path("clone-a"), b = testing::temp_path("clone-b");
+  std::filesystem::copy_file(original, a);
+  std::filesystem::copy_file(original, b);
+  return {a, b};
+}
+
+TEST(RandomBump, TwoClonesOfOneFileBumpedEachGetADifferentGeneration) {
+  // Without the fix (+1): "Expected: (bumped_a) != (bumped_b), actual: N vs N".
+  for (int i = 0; i < 16; ++i) {
+    const auto [a, b] = two_clones_of_one_file();
+    const genid::Generation before = read_generation_of(a);
+    ASSERT_EQ(read_generation_of(b), before);
+    genid::Generation bumped_a = 0, bumped_b = 0;
+    ASSERT_EQ(genid::counter_file_bump(a, &bumped_a), "");
+    ASSERT_EQ(genid::counter_file_bump(b, &bumped_b), "");
+    EXPECT_NE(bumped_a, bumped_b);
+    EXPECT_NE(bumped_a, before);
+    EXPECT_NE(bumped_b, before);
+    EXPECT_EQ(read_generation_of(a), bumped_a);
+    EXPECT_EQ(read_generation_of(b), bumped_b);
+  }
+}
+
+TEST(RandomBump, NegativeControlPlusOneGivesBothClonesTheSameGeneration) {
+  // What the old bump stored: the current value + 1, in each clone's copy.
+  const auto [a, b] = two_clones_of_one_file();
+  const genid::Generation old_a = read_generation_of(a) + 1, old_b = read_generation_of(b) + 1;
+  EXPECT_EQ(old_a, old_b) << "with +1 the clones would differ: the hazard is not shown";
+}
+
+// The fresh generations the bump draws, scripted: the current value first, then another.
+genid::Generation g_scripted[4];
+int g_scripted_next = 0;
+bool scripted(genid::Generation* value) {
+  *value = g_scripted[g_scripted_next++ % 4];
+  return true;
+}
+bool failing(genid::Generation*) { return false; }
+
+TEST(RandomBump, TheNewValueAlwaysDiffersFromTheOneItReplaces) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  const genid::Generation before = read_generation_of(path);
+  g_scripted[0] = before;  // a draw that happens to equal the current value
+  g_scripted[1] = before;
+  g_scripted[2] = before ^ 1;
+  g_scripted[3] = before ^ 2;
+  g_scripted_next = 0;
+  genid::counter_file_fresh_generation_for_testing(&scripted);
+  genid::Generation bumped = 0;
+  const std::string error = genid::counter_file_bump(path, &bumped);
+  genid::counter_file_fresh_generation_for_testing(nullptr);
+  ASSERT_EQ(error, "");
+  // Without the compare: "Expected: (bumped) != (before)" (the bump stored the same value).
+  EXPECT_NE(bumped, before);
+  EXPECT_EQ(bumped, before ^ 1);
+  EXPECT_EQ(read_generation_of(path), before ^ 1);
+}
+
+TEST(RandomBump, ABumpOfferedOnlyTheCurrentValueFailsAndWritesNothing) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  const genid::Generation before = read_generation_of(path);
+  for (genid::Generation& value : g_scripted) value = before;
+  genid::counter_file_fresh_generation_for_testing(&scripted);
+  genid::Generation bumped = 0;
+  const std::string error = genid::counter_file_bump(path, &bumped);
+  genid::counter_file_fresh_generation_for_testing(nullptr);
+  EXPECT_THAT(error, HasSubstr("no fresh generation differing from the current one"));
+  EXPECT_EQ(read_generation_of(path), before);
+}
+
+TEST(RandomBump, FailsClosedWithoutGetrandom) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  const genid::Generation before = read_generation_of(path);
+  genid::counter_file_fresh_generation_for_testing(&failing);
+  genid::Generation bumped = 0;
+  const std::string scripted_error = genid::counter_file_bump(path, &bumped);
+  genid::counter_file_fresh_generation_for_testing(nullptr);
+  EXPECT_THAT(scripted_error, HasSubstr("getrandom"));
+  EXPECT_THAT(scripted_error, HasSubstr("never falls back to +1"));
+  EXPECT_EQ(read_generation_of(path), before) << "nothing written";
+  // The real getrandom, refused by seccomp in a child.
+  const int outcome = in_child([&] {
+    if (!testing::block_getrandom(EPERM)) return 9;
+    genid::Generation g = 0;
+    const std::string error = genid::counter_file_bump(path, &g);
+    if (error.find("getrandom: Operation not permitted") == std::string::npos) return 1;
+    return 0;
+  });
+  EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
+  EXPECT_EQ(read_generation_of(path), before) << "nothing written";
+}
+
+TEST(RandomBump, BeforeStoreSeesTheValueBeforeReadersDo) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  const genid::Generation before = read_generation_of(path);
+  genid::Generation offered = 0, stored_then = 0;
+  genid::Generation bumped = 0;
+  ASSERT_EQ(genid::counter_file_bump(path, &bumped, genid::kThisProcessRoot, nullptr,
+                                     [&](genid::Generation next) {
+                                       offered = next;
+                                       stored_then = read_generation_of(path);
+                                     }),
+            "");
+  EXPECT_EQ(offered, bumped);
+  EXPECT_EQ(stored_then, before) << "called before the store";
+}
+
+TEST(SetGeneration, StoresTheValueAndTellsAnUnchangedOne) {
+  const std::string path = testing::temp_path("generation");
+  ASSERT_EQ(genid::counter_file_create(path), "");
+  bool unchanged = true;
+  ASSERT_EQ(genid::counter_file_set(path, 42, &unchanged), "");
+  EXPECT_FALSE(unchanged);
+  EXPECT_EQ(read_generation_of(path), 42u);
+  ASSERT_EQ(genid::counter_file_set(path, 42, &unchanged), "");
+  EXPECT_TRUE(unchanged) << "CRIU runs the hook twice: the second set is no change";
+  ASSERT_EQ(genid::counter_file_set(path, 0, &unchanged), "");
+  EXPECT_EQ(read_generation_of(path), 0u);
+  EXPECT_THAT(genid::counter_file_set(path, genid::kGenerationUnknown, &unchanged),
+              HasSubstr("reserved \"unknown\" generation"));
+  EXPECT_EQ(read_generation_of(path), 0u);
+  bool missing = false;
+  EXPECT_NE(genid::counter_file_set(testing::temp_path("none"), 1, &unchanged,
+                                    genid::kThisProcessRoot, &missing),
+            "");
+  EXPECT_TRUE(missing);
 }
 
 TEST(RandomStart, CreateFailsClosedWithoutGetrandom) {
@@ -1015,7 +1167,10 @@ TEST(BeneathRoot, PathsAbsoluteLinksAndDotDotStayBeneathTheRoot) {
   ASSERT_EQ(genid::counter_file_read(f.outer, &before_outer), "");
   ASSERT_EQ(genid::counter_file_read(f.inner, &before_inner), "");
   EXPECT_EQ(genid::counter_file_bump("/run/abs/generation", &after, f.root), "");
-  EXPECT_EQ(after, before_inner + 1);
+  EXPECT_NE(after, before_inner);
+  genid::Generation inner_now = 0;
+  ASSERT_EQ(genid::counter_file_read(f.inner, &inner_now), "");
+  EXPECT_EQ(inner_now, after) << "the file beneath the root was bumped";
   ASSERT_EQ(genid::counter_file_read(f.outer, &after), "");
   EXPECT_EQ(after, before_outer) << "the file outside the root was bumped";
 }

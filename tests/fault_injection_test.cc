@@ -180,11 +180,13 @@ CloneOutcome clone_with_getrandom_failing(const std::string& path, bool bump) {
     testing::Child child = testing::fork_child([&] {
       char go;
       if (read(gate[0], &go, 1) != 1) _exit(5);
-      if (!testing::block_getrandom(EPERM)) _exit(6);
+      // The bump first: it runs where the restore hook runs (the host) and draws its
+      // fresh generation from getrandom there (issue 23); this process's getrandom fails.
       if (bump) {
         genid::Generation generation;
         if (!genid::counter_file_bump(path, &generation).empty()) _exit(7);
       }
+      if (!testing::block_getrandom(EPERM)) _exit(6);
       Bytes report;  // per draw: the result, then the 16 bytes
       for (size_t i = 0; i < kCloneDraws; ++i) {
         uint8_t bytes[16];

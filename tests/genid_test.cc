@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -179,12 +181,13 @@ TEST(CounterFile, CreateKeepsAnExistingValidFile) {
   ASSERT_EQ(genid::counter_file_create(path), "");
   genid::Generation start = 0, generation = 0;
   ASSERT_EQ(genid::counter_file_read(path, &start), "");
-  ASSERT_EQ(genid::counter_file_bump(path, &generation), "");
-  ASSERT_EQ(genid::counter_file_bump(path, &generation), "");
-  EXPECT_EQ(generation, start + 2);
+  genid::Generation bumped = 0;
+  ASSERT_EQ(genid::counter_file_bump(path, &bumped), "");
+  ASSERT_EQ(genid::counter_file_bump(path, &bumped), "");
+  EXPECT_NE(bumped, start);  // a fresh random generation each time (issue 23)
   ASSERT_EQ(genid::counter_file_create(path), "");
   ASSERT_EQ(genid::counter_file_read(path, &generation), "");
-  EXPECT_EQ(generation, start + 2) << "create must never reset a live generation";
+  EXPECT_EQ(generation, bumped) << "create must never reset a live generation";
 }
 
 TEST(CounterFile, ConcurrentBumpsAreAtomic) {
@@ -192,16 +195,26 @@ TEST(CounterFile, ConcurrentBumpsAreAtomic) {
   ASSERT_EQ(genid::counter_file_create(path), "");
   genid::Generation start = 0;
   ASSERT_EQ(genid::counter_file_read(path, &start), "");
-  auto bumper = [&] {
+  // Each bump stores a fresh random generation with a compare-and-swap (issue 23): every
+  // one of the 1000 is stored (all distinct, none the start), and the file ends at one.
+  std::vector<genid::Generation> by_a, by_b;
+  auto bumper = [&](std::vector<genid::Generation>* values) {
     genid::Generation g;
-    for (int i = 0; i < 500; ++i) ASSERT_EQ(genid::counter_file_bump(path, &g), "");
+    for (int i = 0; i < 500; ++i) {
+      ASSERT_EQ(genid::counter_file_bump(path, &g), "");
+      values->push_back(g);
+    }
   };
-  std::thread a(bumper), b(bumper);
+  std::thread a(bumper, &by_a), b(bumper, &by_b);
   a.join();
   b.join();
+  std::set<genid::Generation> all(by_a.begin(), by_a.end());
+  all.insert(by_b.begin(), by_b.end());
+  EXPECT_EQ(all.size(), 1000u);
+  EXPECT_EQ(all.count(start), 0u);
   genid::Generation generation = 0;
   ASSERT_EQ(genid::counter_file_read(path, &generation), "");
-  EXPECT_EQ(generation, start + 1000);
+  EXPECT_TRUE(generation == by_a.back() || generation == by_b.back());
 }
 
 // VMClock seqlock. A hypervisor may write the 64-bit counter as two 32-bit halves.

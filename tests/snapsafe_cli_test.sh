@@ -40,7 +40,8 @@ done
 run 0 uuid --help; stdout_has '^usage: snapsafe uuid'
 run 0 bytes -h; stdout_has '^usage: snapsafe bytes'
 run 0 genid --help; stdout_has '^usage: snapsafe genid read'
-run 0 genid bump --help; stdout_has 'SYSGENID_TRIGGER_GEN_UPDATE'
+run 0 genid bump --help; stdout_has 'SYSGENID_TRIGGER_GEN_UPDATE'; stdout_has 'fresh random generation'
+stdout_has '--set VALUE'; stdout_has '--reseed-kernel'; stdout_has 'is refused there \(exit 2\)'
 run 2 help nope; stderr_has "no such command 'nope'"
 run 2 help uuid extra; stderr_has "unexpected argument 'extra'"
 run 2; stderr_has '^usage: snapsafe COMMAND'; stdout_empty
@@ -139,19 +140,54 @@ printf 'SSGENv1\n\000\000\000\000\000\000\000\000' >"$file"
 chmod 0644 "$file"
 [ "$("$counter_tool" read "$file")" = 0 ] || fail "the hand-made counter file reads 0"
 run 0 genid read --file "$file"; [ "$(cat "$out")" = 0 ] || fail "genid read: 0"
-run 0 genid bump --file "$file"; [ "$(cat "$out")" = 1 ] || fail "genid bump: 1"
-run 0 genid bump --file="$file"; [ "$(cat "$out")" = 2 ] || fail "genid bump --file=PATH: 2"
-run 0 genid read --file "$file"; [ "$(cat "$out")" = 2 ] || fail "genid read: 2"
-SNAPSAFE_COUNTER_FILE="$file" run 0 genid bump; [ "$(cat "$out")" = 3 ] || fail "SNAPSAFE_COUNTER_FILE"
-SNAPSAFE_COUNTER_FILE="$file" run 0 genid read; [ "$(cat "$out")" = 3 ] || fail "read via env"
-[ "$("$counter_tool" read "$file")" = 3 ] || fail "the library's reader agrees"
-run 0 genid bump --min 4 --file "$file"; [ "$(cat "$out")" = 4 ] || fail "--min met"
-run 1 genid bump --min 100 --file "$file"; stderr_has 'bumped to 5, still below --min 100'; stdout_empty
-run 0 genid read --file "$file"; [ "$(cat "$out")" = 5 ] || fail "a bump below --min still stands"
-run 1 genid bump --min 18446744073709551615 --file "$file"; stderr_has "bumped to 6, still below"
-run 2 genid bump --min 18446744073709551616 --file "$file"; stderr_has 'too large'
-run 2 genid bump --min -1 --file "$file"; stderr_has 'must not be negative'
-run 2 genid bump --min x --file "$file"; stderr_has 'not a decimal number'
+# bump: a fresh random generation (issue 23: not +1), never the one it replaces.
+gen_of() { "$counter_tool" read "$file"; }
+run 0 genid bump --file "$file"; g1=$(cat "$out")
+[[ "$g1" =~ ^[0-9]+$ ]] && [ "$g1" != 0 ] && [ "$g1" != 1 ] || fail "genid bump: a random generation, not 0 + 1 ($g1)"
+[ "$(gen_of)" = "$g1" ] || fail "genid bump stored what it printed"
+run 0 genid bump --file="$file"; g2=$(cat "$out")
+[ "$g2" != "$g1" ] && [ "$(gen_of)" = "$g2" ] || fail "genid bump --file=PATH changes it again ($g1 -> $g2)"
+run 0 genid read --file "$file"; [ "$(cat "$out")" = "$g2" ] || fail "genid read: $g2"
+SNAPSAFE_COUNTER_FILE="$file" run 0 genid bump; g3=$(cat "$out")
+[ "$g3" != "$g2" ] || fail "SNAPSAFE_COUNTER_FILE: bumped"
+SNAPSAFE_COUNTER_FILE="$file" run 0 genid read; [ "$(cat "$out")" = "$g3" ] || fail "read via env"
+[ "$(gen_of)" = "$g3" ] || fail "the library's reader agrees"
+# Two copies of one file (two clones), each bumped: different generations.
+cp "$file" "$dir/clone-a"; cp "$file" "$dir/clone-b"
+run 0 genid bump --file "$dir/clone-a"; ga=$(cat "$out")
+run 0 genid bump --file "$dir/clone-b"; gb=$(cat "$out")
+[ "$ga" != "$gb" ] || fail "two clones' bumps gave the same generation $ga"
+# --min means nothing for a counter file now (random values): refused, nothing written.
+run 2 genid bump --min 4 --file "$file"; stderr_has '--min applies to the SysGenID device only'; stdout_empty
+run 2 genid bump --min 18446744073709551616 --file "$file"; stderr_has '--min applies to the SysGenID device only'
+[ "$(gen_of)" = "$g3" ] || fail "a refused --min changed the file"
+# --set VALUE: stored as given; the same value again: exit 0, "unchanged" on stderr.
+run 0 genid bump --set 5 --file "$file"; [ "$(cat "$out")" = 5 ] || fail "--set 5 prints 5"
+[ ! -s "$err" ] || fail "--set of a new value says nothing"
+run 0 genid bump --set=5 --file "$file"; [ "$(cat "$out")" = 5 ] || fail "--set 5 again prints 5"
+stderr_has 'already at generation 5: unchanged'
+run 0 genid bump --set 18446744073709551614 --file "$file"; [ "$(cat "$out")" = 18446744073709551614 ] || fail "--set 2^64-2"
+run 2 genid bump --set 18446744073709551615 --file "$file"; stderr_has 'too large: 18446744073709551615 \(at most 18446744073709551614\)'
+run 2 genid bump --set 18446744073709551616 --file "$file"; stderr_has 'too large'
+run 2 genid bump --set -1 --file "$file"; stderr_has 'must not be negative'
+run 2 genid bump --set x --file "$file"; stderr_has 'not a decimal number'
+run 2 genid bump --set '' --file "$file"; stderr_has 'empty number'
+run 2 genid bump --set 1 --min 1 --file "$file"; stderr_has '--min applies to the SysGenID device only'
+run 0 genid bump --set 6 --file "$file"; [ "$(gen_of)" = 6 ] || fail "--set 6"
+run 2 genid read --set 1 --file "$file"; stderr_has "unknown option '--set'"
+run 2 genid bump --reseed-kernel=1 --file "$file"; stderr_has '--reseed-kernel takes no value'
+# --reseed-kernel: the kernel part, then the bump. As root both ioctls succeed (exit 0);
+# without CAP_SYS_ADMIN the bump is done, the refusal said, exit 1. Real root: uid 0
+# outside any user namespace (this target runs unsandboxed).
+if [ "$(id -u)" = 0 ] && [ "$(tr -s ' ' <"/proc/self/uid_map" | sed 's/^ //')" = "0 0 4294967295" ]; then
+  run 0 genid bump --reseed-kernel --file "$dir/clone-a"
+  stderr_has 'mixed into the pool: yes .*; CRNG reseeded: yes'
+else
+  run 1 genid bump --reseed-kernel --file "$dir/clone-a"
+  stderr_has 'mixed into the pool: no \(EPERM: needs CAP_SYS_ADMIN\); CRNG reseeded: no'
+fi
+[ "$(cat "$out")" != "$ga" ] && [ "$("$counter_tool" read "$dir/clone-a")" = "$(cat "$out")" ] ||
+  fail "--reseed-kernel bumped all the same"
 run 2 genid bump --file ''; stderr_has '--file needs a path'
 run 2 genid bump --file; stderr_has '--file needs a value'
 run 1 genid read --file "$dir/missing"; stderr_has 'No such file'
@@ -176,6 +212,7 @@ if [ -c /dev/zero ]; then
   run 0 genid read --file "$file"; [ "$(cat "$out")" = 6 ] || fail "--file wins over the device"
   run 1 genid bump; stderr_has "/dev/zero: not a SysGenID device \(SYSGENID_TRIGGER_GEN_UPDATE"
   run 1 genid bump --min 65536; stderr_has 'not a SysGenID device'
+  run 2 genid bump --set 5; stderr_has '--set applies to a counter file only'; stdout_empty
   # --min never more than 65536 ahead, never to 4294967295 (issue 21, 4.9): checked before
   # the ioctl, exit 2.
   run 2 genid bump --min 65537; stderr_has '--min 65537 is more than 65536 above the current generation 0 \(at most 65536\)'; stdout_empty

@@ -14,10 +14,37 @@ start=$("$tool" create "$file") || fail "create"
 other=$("$tool" create "$dir/other") || fail "create another"
 [ "$other" != "$start" ] || fail "two files start at different generations"
 [ "$(stat -c %a "$file")" = 644 ] || fail "create makes mode 0644"
-[ "$("$tool" bump "$file")" = "$(plus "$start" 1)" ] || fail "bump prints start + 1"
-[ "$("$tool" bump "$file")" = "$(plus "$start" 2)" ] || fail "bump prints start + 2"
-[ "$("$tool" create "$file")" = "$(plus "$start" 2)" ] || fail "create keeps a valid file"
-[ "$("$tool" read "$file")" = "$(plus "$start" 2)" ] || fail "read prints start + 2"
+# bump: a fresh random generation each time, never the one it replaces (not +1: clones
+# bumped each on its own host side must differ, docs/DESIGN.md).
+first=$("$tool" bump "$file") || fail "bump"
+[[ "$first" =~ ^[0-9]+$ ]] && [ "$first" != "$start" ] && [ "$first" != 0 ] || fail "bump changes it ($start -> $first)"
+[ "$first" != "$(plus "$start" 1)" ] || fail "bump is not +1 ($start -> $first)"
+second=$("$tool" bump "$file") || fail "bump again"
+[ "$second" != "$first" ] || fail "a second bump changes it again"
+[ "$("$tool" create "$file")" = "$second" ] || fail "create keeps a valid file"
+[ "$("$tool" read "$file")" = "$second" ] || fail "read prints the last bump's generation"
+# Two copies of one file (two clones of one snapshot), each bumped: different generations.
+cp "$file" "$dir/clone-a"; cp "$file" "$dir/clone-b"
+[ "$("$tool" bump "$dir/clone-a")" != "$("$tool" bump "$dir/clone-b")" ] || fail "two clones' bumps differ"
+
+# bump --set VALUE: a value handed in from outside; the same value again is no error.
+[ "$("$tool" bump --set 42 "$file" 2>"$dir/err")" = 42 ] || fail "--set 42 prints 42"
+[ ! -s "$dir/err" ] || fail "--set to a new value says nothing on stderr"
+[ "$("$tool" read "$file")" = 42 ] || fail "--set stored 42"
+[ "$("$tool" bump --set 42 "$file" 2>"$dir/err")" = 42 ] || fail "--set 42 again exits 0"
+grep -q "already at generation 42: unchanged" "$dir/err" || fail "--set of the same value says so"
+[ "$("$tool" bump --set 0 "$file")" = 0 ] || fail "--set 0"
+[ "$("$tool" bump --set 18446744073709551614 "$file")" = 18446744073709551614 ] || fail "--set 2^64-2"
+for bad in 18446744073709551615 18446744073709551616 -1 +1 0x10 "1 " "" x 1e3; do
+  "$tool" bump --set "$bad" "$file" >/dev/null 2>"$dir/err"; rc=$?
+  [ $rc -eq 2 ] || fail "--set '$bad' exits 2 (got $rc)"
+  grep -q -- "--set" "$dir/err" || fail "--set '$bad' says what is wrong"
+done
+[ "$("$tool" read "$file")" = 18446744073709551614 ] || fail "bad --set values changed nothing"
+"$tool" bump --set "$file" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--set without a value exits 2"
+"$tool" read --set 5 "$file" >/dev/null 2>&1; [ $? -eq 2 ] || fail "read --set exits 2"
+"$tool" bump --set 5 --set 6 "$file" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--set twice exits 2"
+"$tool" bump --set 5 "$dir/missing" 2>/dev/null; [ $? -eq 1 ] || fail "--set on a missing file exits 1"
 
 "$tool" bump "$dir/missing" 2>"$dir/err"; [ $? -eq 1 ] || fail "missing file exits 1"
 grep -q "No such file" "$dir/err" || fail "missing file says why"

@@ -46,7 +46,8 @@ const char kGeneralHelp[] =
     "  bytes N [--hex|--base64]            N random bytes (raw: never to a terminal)\n"
     "  reqid [-n N]                        N request IDs (32 lower-case hex digits)\n"
     "  genid read [--file PATH]            print the system generation\n"
-    "  genid bump [--min N] [--file PATH]  advance it (a restore hook runs this)\n"
+    "  genid bump [--min N|--set V] [--file PATH] [--reseed-kernel]\n"
+    "                                      advance it (a restore hook runs this)\n"
     "  genid wait [--timeout-ms T]         wait until SysGenID watchers acknowledged it\n"
     "  help [COMMAND]                      this text, or one command's in full\n"
     "\n"
@@ -82,7 +83,7 @@ const std::map<std::string, std::string>& command_help() {
        "  -n N    how many, 0..1000000 (default 1)\n"},
       {"genid",
        "usage: snapsafe genid read [--file PATH]\n"
-       "       snapsafe genid bump [--min N] [--file PATH]\n"
+       "       snapsafe genid bump [--min N | --set VALUE] [--file PATH] [--reseed-kernel]\n"
        "       snapsafe genid wait [--timeout-ms T]\n"
        "\n"
        "The system generation: a number that changes whenever this system's memory may\n"
@@ -100,8 +101,19 @@ const std::map<std::string, std::string>& command_help() {
        "          --min N (default 0: one more). N is at most 65536 above the current\n"
        "          generation, and the result stays below 4294967295 (the device would\n"
        "          keep that value for good and never signal a VM clone again): exit 2\n"
-       "          otherwise. Counter file: an atomic increment by one; if that ends\n"
-       "          below --min N (0..2^64-1), the bump stands and the command fails (exit 1).\n"
+       "          otherwise. Counter file: atomically set to a fresh random generation\n"
+       "          drawn here (never the one it replaces), so clones bumped each on its\n"
+       "          own (host) side differ even if their kernel RNGs are clones; --min\n"
+       "          is refused there (exit 2).\n"
+       "          --set VALUE (counter file only; decimal, 0..18446744073709551614):\n"
+       "          that generation instead, one handed in from outside the clone; a file\n"
+       "          already at VALUE is left as it is (\"already at generation V:\n"
+       "          unchanged\" on stderr, exit 0).\n"
+       "          --reseed-kernel (needs CAP_SYS_ADMIN): first mix the new generation,\n"
+       "          RDRAND words and the cycle counter into the kernel's input pool\n"
+       "          (RNDADDENTROPY, no entropy credited) and reseed its CRNG\n"
+       "          (RNDRESEEDCRNG); says what was and was not done. The bump is done\n"
+       "          either way; exit 1 if the kernel part could not be.\n"
        "  wait    device only: blocks until no tracked watcher has an unacknowledged\n"
        "          generation (SYSGENID_WAIT_WATCHERS), then prints the generation. Opens\n"
        "          the device read-write: it acknowledges each change it sees.\n"
@@ -223,7 +235,7 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
   };
   static const auto* kGenidCommands = new std::map<std::string, Spec>{
       {"read", {{"--file"}, {}}},
-      {"bump", {{"--min", "--file"}, {}}},
+      {"bump", {{"--min", "--set", "--file"}, {"--reseed-kernel"}}},
       {"wait", {{"--timeout-ms"}, {}}},
   };
   if (command == "genid") {
@@ -294,7 +306,23 @@ std::optional<std::string> file_option(const Parsed& parsed) {
 uint64_t min_option(const Parsed& parsed, bool device) {
   const auto it = parsed.values.find("--min");
   if (it == parsed.values.end()) return 0;
-  return parse_number("genid", "--min", it->second, device ? UINT32_MAX : UINT64_MAX);
+  if (!device) {
+    throw UsageError{"genid", "--min applies to the SysGenID device only: a counter file "
+                              "bump draws a random generation (--set VALUE sets one)"};
+  }
+  return parse_number("genid", "--min", it->second, UINT32_MAX);
+}
+
+std::optional<uint64_t> set_option(const Parsed& parsed, bool device) {
+  const auto it = parsed.values.find("--set");
+  if (it == parsed.values.end()) return std::nullopt;
+  if (device) {
+    throw UsageError{"genid", "--set applies to a counter file only: the SysGenID device's "
+                              "generation is the kernel's counter (--file PATH selects a "
+                              "counter file)"};
+  }
+  if (parsed.values.count("--min")) throw UsageError{"genid", "choose one of --min and --set"};
+  return parse_number("genid", "--set", it->second, UINT64_MAX - 1);
 }
 
 void check_device_min(uint64_t min, uint32_t current) {

@@ -102,10 +102,13 @@ struct BytesOptions {
 BytesOptions bytes_options(const Parsed& parsed);  // (the terminal check comes after)
 
 // genid read|bump|wait: no positional arguments; then --file PATH if given (never empty);
-// bump's --min (at most UINT32_MAX for the device, UINT64_MAX for a counter file; 0 if
-// absent); wait's --timeout-ms (0 if absent).
+// bump's --min (the device only, at most UINT32_MAX; 0 if absent; a UsageError with a
+// counter file, whose bump draws a random generation); bump's --set (a counter file only,
+// not with --min, at most UINT64_MAX - 1: UINT64_MAX is the "unknown" generation; nullopt
+// if absent); wait's --timeout-ms (0 if absent).
 std::optional<std::string> file_option(const Parsed& parsed);
 uint64_t min_option(const Parsed& parsed, bool device);
+std::optional<uint64_t> set_option(const Parsed& parsed, bool device);
 uint64_t timeout_option(const Parsed& parsed);
 
 // `genid bump --min MIN` on the device, whose generation is `current` now. The device

@@ -6,7 +6,7 @@
 //   snapsafe bytes N [--hex|--base64]
 //   snapsafe reqid [-n N]
 //   snapsafe genid read [--file PATH]
-//   snapsafe genid bump [--min N] [--file PATH]
+//   snapsafe genid bump [--min N | --set VALUE] [--file PATH] [--reseed-kernel]
 //   snapsafe genid wait [--timeout-ms T]
 //   snapsafe help [COMMAND]            (also: snapsafe --help, snapsafe COMMAND --help)
 //
@@ -21,7 +21,11 @@
 // (SNAPSAFE_COUNTER_FILE, default /run/snapsafe/generation); --file PATH always means
 // that counter file. The device is opened as tools/sysgenid_device.h says (trusted, a
 // character device only, never blocking in open(); read-write for `wait`), and `bump`
-// never takes it to its saturated value (cli_args.h: check_device_min()).
+// never takes it to its saturated value (cli_args.h: check_device_min()). On a counter file
+// `bump` stores a fresh random generation drawn here, or --set VALUE's (genid/counter_file.h:
+// clones bumped each on its own host side differ even when their kernel RNGs are clones);
+// --reseed-kernel first pushes the new generation into the kernel's RNG
+// (tools/kernel_reseed.h) and exits 1 after the bump if that could not be done.
 //
 // The arguments are parsed and checked by tools/cli_args.h (no I/O there, so a fuzzer can
 // drive it); this file runs what they ask for.
@@ -47,6 +51,7 @@
 #include "rng/ids.h"
 #include "rng/status.h"
 #include "tools/cli_args.h"
+#include "tools/kernel_reseed.h"
 #include "tools/sysgenid_device.h"
 
 namespace {
@@ -266,27 +271,66 @@ int cmd_genid_read(const Parsed& parsed, Output& out) {
   return kExitOk;
 }
 
+// --reseed-kernel: mixes `generation` into the kernel's RNG and reseeds it (once per
+// value: a retried counter-file store offers the same value again only by chance).
+class KernelReseed {
+ public:
+  explicit KernelReseed(bool wanted) : wanted_(wanted) {}
+  void before_store(uint64_t generation) {
+    if (!wanted_ || (ran_ && generation == last_)) return;
+    report_ = snapsafe::tools::reseed_kernel(generation);
+    ran_ = true;
+    last_ = generation;
+  }
+  // After the bump: what was done, on stderr; kExitRuntime if not everything.
+  int finish() const {
+    if (!wanted_) return kExitOk;
+    std::fprintf(stderr, "snapsafe: --reseed-kernel: %s%s\n", report_.describe().c_str(),
+                 report_.done() ? "" : " (the generation was bumped all the same)");
+    return report_.done() ? kExitOk : kExitRuntime;
+  }
+
+ private:
+  bool wanted_;
+  bool ran_ = false;
+  uint64_t last_ = 0;
+  snapsafe::tools::KernelReseedReport report_;
+};
+
 int cmd_genid_bump(const Parsed& parsed, Output& out) {
   snapsafe::cli::no_positional("genid", parsed);
   const Target target = resolve_target(parsed);
   const uint64_t min = snapsafe::cli::min_option(parsed, target.device);
+  const std::optional<uint64_t> set = snapsafe::cli::set_option(parsed, target.device);
+  KernelReseed kernel(parsed.flags.count("--reseed-kernel") != 0);
   if (target.device) {
     const DeviceFd device(target.path, snapsafe::tools::DeviceUse::kBump);
-    snapsafe::cli::check_device_min(min, device.generation());  // never to saturation
+    const uint32_t current = device.generation();
+    snapsafe::cli::check_device_min(min, current);  // never to saturation
+    kernel.before_store(std::max<uint64_t>(uint64_t{current} + 1, min));  // what it will be
     put_number(out, device.trigger(static_cast<uint32_t>(min)));
-    return kExitOk;
+    return kernel.finish();
   }
   snapsafe::genid::Generation generation = 0;
-  if (std::string error = snapsafe::genid::counter_file_bump(target.path, &generation); !error.empty()) {
-    throw RuntimeError{error};
+  std::string error;
+  if (set) {
+    kernel.before_store(*set);
+    bool unchanged = false;
+    error = snapsafe::genid::counter_file_set(target.path, *set, &unchanged);
+    generation = *set;
+    if (error.empty() && unchanged) {
+      std::fprintf(stderr, "snapsafe: %s: already at generation %llu: unchanged\n",
+                   snapsafe::cli::shown(target.path).c_str(),
+                   static_cast<unsigned long long>(generation));
+    }
+  } else {
+    error = snapsafe::genid::counter_file_bump(
+        target.path, &generation, snapsafe::genid::kThisProcessRoot, nullptr,
+        [&kernel](snapsafe::genid::Generation next) { kernel.before_store(next); });
   }
-  if (generation < min) {
-    throw RuntimeError{target.path + ": bumped to " + std::to_string(generation) +
-                       ", still below --min " + std::to_string(min) +
-                       " (a counter file counts up by one)"};
-  }
+  if (!error.empty()) throw RuntimeError{error};
   put_number(out, generation);
-  return kExitOk;
+  return kernel.finish();
 }
 
 int cmd_genid_wait(const Parsed& parsed, Output& out) {

@@ -4,8 +4,12 @@
 //   snapsafe_counter create [--root DIR] PATH
 //       make PATH at a random generation (a valid file is kept as is; an invalid one is
 //       retired and replaced)
-//   snapsafe_counter bump [--root DIR] [--missing-ok] PATH
-//       atomically increment; prints the new generation
+//   snapsafe_counter bump [--root DIR] [--missing-ok] [--set VALUE] PATH
+//       atomically set a fresh random generation drawn here (never the one it replaces);
+//       prints it. With --set VALUE: that generation instead (decimal, 0..2^64-2), one
+//       handed in from outside the clone (an agent that got it from its host); a file
+//       already at VALUE is left as it is ("already at generation V: unchanged" on
+//       stderr, exit 0: CRIU runs its hooks twice per stage)
 //   snapsafe_counter read [--root DIR] [--missing-ok] PATH
 //       print the current generation
 //
@@ -17,6 +21,12 @@
 // --missing-ok  PATH not existing (the file or a directory on the way: ENOENT) is not an
 //               error: exit 3, nothing printed. Any other failure still exits 1.
 //
+// Why random and not +1: clones of one snapshot hold copies of one file at one generation.
+// +1 on each gives every clone the same new generation, and a clone whose guest kernel RNG
+// is itself a clone (and no RDRAND) then repeats its siblings' random numbers. A value
+// drawn where the bump runs (the host, for CRIU and containers) differs per clone, and
+// the reseed hashes it in (docs/DESIGN.md, threat model).
+//
 // A restore hook calls `bump` once per restore, before the workload resumes. Exit status:
 // 0 on success, 1 on an error (message on stderr), 2 on a usage error, 3 with
 // --missing-ok when PATH does not exist.
@@ -27,6 +37,7 @@
 // mode 0644 owned by the caller, whatever the umask.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -45,6 +56,8 @@ struct Arguments {
   std::string command;
   std::string root;  // "" : this process's "/"
   bool missing_ok = false;
+  bool set = false;  // bump --set VALUE
+  Generation value = 0;
   std::string path;
 };
 
@@ -52,9 +65,29 @@ int usage(const char* me, const std::string& problem) {
   if (!problem.empty()) std::fprintf(stderr, "%s: %s\n", me, problem.c_str());
   std::fprintf(stderr,
                "usage: %s create [--root DIR] PATH\n"
-               "       %s bump|read [--root DIR] [--missing-ok] PATH\n",
-               me, me);
+               "       %s bump [--root DIR] [--missing-ok] [--set VALUE] PATH\n"
+               "       %s read [--root DIR] [--missing-ok] PATH\n",
+               me, me, me);
   return kExitUsage;
+}
+
+// A generation for --set: plain decimal digits (no sign, space or prefix), no overflow,
+// below kGenerationUnknown. "" on success, else the problem.
+std::string parse_generation(const std::string& text, Generation* value) {
+  if (text.empty()) return "--set needs a value";
+  Generation parsed = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return "--set: not a decimal number: \"" + text + "\"";
+    const Generation digit = static_cast<Generation>(c - '0');
+    if (parsed > (UINT64_MAX - digit) / 10) return "--set: too large: " + text;
+    parsed = parsed * 10 + digit;
+  }
+  if (parsed >= kGenerationUnknown) {
+    return "--set: too large: " + text + " (at most " + std::to_string(kGenerationUnknown - 1) +
+           "; " + std::to_string(kGenerationUnknown) + " means \"unknown\")";
+  }
+  *value = parsed;
+  return "";
 }
 
 // Parses the command line strictly; "" on success, else the problem.
@@ -74,6 +107,13 @@ std::string parse(int argc, char** argv, Arguments* args) {
       }
     } else if (option == "--missing-ok" && !args->missing_ok && args->command != "create") {
       args->missing_ok = true;
+    } else if (option == "--set" && !args->set && args->command == "bump" && i + 1 < argc - 1) {
+      args->set = true;
+      if (std::string problem = parse_generation(argv[++i], &args->value); !problem.empty()) {
+        return problem;
+      }
+    } else if (option == "--set" && args->command == "bump" && !args->set) {
+      return "--set needs a VALUE before PATH";
     } else {
       return "unexpected \"" + option + "\" before PATH";
     }
@@ -115,6 +155,14 @@ int main(int argc, char** argv) {
                    me, path.c_str(), replaced.c_str());
     }
     if (error.empty()) error = counter_file_read(path, &generation, root);
+  } else if (args.command == "bump" && args.set) {
+    bool unchanged = false;
+    error = counter_file_set(path, args.value, &unchanged, root, &missing);
+    generation = args.value;
+    if (error.empty() && unchanged) {
+      std::fprintf(stderr, "%s: %s: already at generation %llu: unchanged\n", me, path.c_str(),
+                   static_cast<unsigned long long>(generation));
+    }
   } else if (args.command == "bump") {
     error = counter_file_bump(path, &generation, root, &missing);
   } else {

@@ -61,6 +61,7 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
 #if defined(__x86_64__)
   m.clocks[2] = __rdtsc();
 #endif
+  if (SNAPSAFE_TEST_FLAG(frozen_clocks)) std::memset(m.clocks, 0, sizeof m.clocks);
   m.generation = generation;
   m.thread = reinterpret_cast<uintptr_t>(&t_hardware_rng);  // unique per live thread
   m.counter = g_reseed_counter.fetch_add(1, std::memory_order_relaxed);

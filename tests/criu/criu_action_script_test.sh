@@ -10,6 +10,10 @@ dir="${TEST_TMPDIR:-$(mktemp -d)}"
 file="$dir/generation"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 gen() { "$tool" read "$file"; }
+# Each bump stores a fresh random generation drawn here (issue 23: not +1): check that
+# it changed, and remember it.
+last=0
+changed() { local now; now=$(gen); [ "$now" != "$last" ] || fail "$1 (still $now)"; last=$now; }
 run() { env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$tool" "$@" "$hook"; }
 
 # A counter file at generation 0, written by hand (`create` starts at 64 random bits).
@@ -23,18 +27,18 @@ done
 [ "$(gen)" = 0 ] || fail "only post-restore bumps (generation $(gen))"
 
 run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" 2>/dev/null || fail "post-restore exits 0"
-[ "$(gen)" = 1 ] || fail "post-restore bumps once"
+changed "post-restore bumps"
 
 # A first argument names the file (a wrapper calling the hook).
 env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$tool" CRTOOLS_SCRIPT_ACTION=post-restore \
   SNAPSAFE_COUNTER_FILE="$dir/elsewhere" "$hook" "$file" 2>/dev/null || fail "argument path"
-[ "$(gen)" = 2 ] || fail "the argument overrides SNAPSAFE_COUNTER_FILE"
+changed "the argument overrides SNAPSAFE_COUNTER_FILE"
 
 # The path inside the restored task's root, walked beneath /proc/PID/root (here our own
 # root; tests/criu:task_root_test uses a second mount namespace).
 run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" SNAPSAFE_COUNTER_IN_TASK_ROOT=1 \
   CRTOOLS_INIT_PID=$$ 2>/dev/null || fail "in-task-root bump"
-[ "$(gen)" = 3 ] || fail "in-task-root bumps through /proc/PID/root"
+changed "in-task-root bumps through /proc/PID/root"
 run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$file" SNAPSAFE_COUNTER_IN_TASK_ROOT=1 \
   2>"$dir/err"
 [ $? -eq 1 ] || fail "in-task-root without CRTOOLS_INIT_PID exits 1"
@@ -47,5 +51,12 @@ grep -q "must not resume" "$dir/err" || fail "a failed bump says so"
 env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$dir/no-such-tool" CRTOOLS_SCRIPT_ACTION=post-restore \
   SNAPSAFE_COUNTER_FILE="$file" "$hook" 2>/dev/null
 [ $? -eq 1 ] || fail "a missing tool exits 1"
-[ "$(gen)" = 3 ] || fail "failures leave the file alone"
+# Two clones of one checkpoint (copies of one file at one generation), each restored with
+# the hook: different generations (with +1 both would read the same number).
+cp "$file" "$dir/clone-a" && cp "$file" "$dir/clone-b" || fail "copy"
+run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$dir/clone-a" 2>/dev/null || fail "clone a"
+run CRTOOLS_SCRIPT_ACTION=post-restore SNAPSAFE_COUNTER_FILE="$dir/clone-b" 2>/dev/null || fail "clone b"
+a=$("$tool" read "$dir/clone-a"); b=$("$tool" read "$dir/clone-b")
+[ "$a" != "$b" ] && [ "$a" != "$last" ] && [ "$b" != "$last" ] || fail "two clones' hooks gave $a and $b (from $last)"
+[ "$(gen)" = "$last" ] || fail "failures leave the file alone"
 echo "PASS"

@@ -33,12 +33,21 @@ mkdir -p "$root/c" "$top/c" && chmod 755 "$root" "$root/c" "$top/c"
 zero_file "$root/c/generation" && zero_file "$top/c/generation" || fail "setup"
 mkdir -m 755 "$root/run" && ln -s /c "$root/run/abs" && ln -s ../../../../c "$root/run/up"
 
-[ "$("$tool" bump --root "$root" /c/generation)" = 1 ] || fail "--root bumps DIR/c/generation"
-[ "$("$tool" bump --root "$root" /../../c/generation)" = 2 ] || fail "'..' above the root stays at the root"
-[ "$("$tool" bump --root "$root" /run/abs/generation)" = 3 ] ||
+# A bump stores a fresh random generation (issue 23: not +1): bumped_to checks that the
+# file beneath the root now holds what the tool printed, and that it changed.
+last=0
+bumped_to() {
+  local printed="$1" now; now=$(gen "$root/c/generation")
+  [ -n "$printed" ] && [ "$printed" = "$now" ] && [ "$now" != "$last" ] || return 1
+  last=$now
+}
+bumped_to "$("$tool" bump --root "$root" /c/generation)" || fail "--root bumps DIR/c/generation"
+bumped_to "$("$tool" bump --root "$root" /../../c/generation)" || fail "'..' above the root stays at the root"
+bumped_to "$("$tool" bump --root "$root" /run/abs/generation)" ||
   fail "an absolute symlink resolves beneath the root"
-[ "$("$tool" bump --root "$root" /run/up/generation)" = 4 ] ||
+bumped_to "$("$tool" bump --root "$root" /run/up/generation)" ||
   fail "a relative symlink climbing above the root stays beneath it"
+bumped_to "$("$tool" bump --root "$root" --set 77 /run/abs/generation)" || fail "--set beneath the root"
 [ "$(gen "$top/c/generation")" = 0 ] || fail "the file outside the root was bumped"
 # Every trust rule still applies beneath the root.
 chmod 777 "$root/c"
@@ -66,7 +75,7 @@ for bad in "bump --root" "bump --root relative /c/generation" "bump --root $root
 done
 "$tool" bump --root "$top/no-such-dir" /c/generation 2>/dev/null; [ $? -eq 1 ] || fail "a missing root exits 1"
 "$tool" bump --root "$root/c/generation" /x 2>/dev/null; [ $? -eq 1 ] || fail "a root that is a file exits 1"
-[ "$(gen "$root/c/generation")" = 4 ] && [ "$(gen "$top/c/generation")" = 0 ] || fail "errors changed nothing"
+[ "$(gen "$root/c/generation")" = 77 ] && [ "$(gen "$top/c/generation")" = 0 ] || fail "errors changed nothing"
 
 # ---- Part 2: a container in its own mount namespace.
 if [ "$(id -u)" != 0 ] || ! unshare -m --propagation private true 2>/dev/null; then
@@ -108,23 +117,26 @@ good=$pid
 
 # The fix: the container's file moves, the host's decoy does not.
 hook_in "$good" 2>"$top/err" || fail "hook in task root exits 0 ($(cat "$top/err"))"
-[ "$(inside "$file")" = 1 ] || fail "the container's file was not bumped ($(inside "$file"))"
+# Each bump stores a fresh random generation (issue 23: not +1): check it changed.
+g1=$(inside "$file")
+[ "$g1" != 0 ] && [ "$g1" != unreadable ] || fail "the container's file was not bumped ($g1)"
 [ "$(gen "$file")" = 0 ] || fail "the host's decoy was bumped ($(gen "$file"))"
-grep -q "beneath /proc/$good/root is at generation 1" "$top/err" || fail "it says so ($(cat "$top/err"))"
+grep -q "beneath /proc/$good/root is at generation $g1" "$top/err" || fail "it says so ($(cat "$top/err"))"
 # CRIU may run the script twice per stage: it just bumps twice.
-hook_in "$good" 2>/dev/null && [ "$(inside "$file")" = 2 ] || fail "a second run bumps again"
+hook_in "$good" 2>/dev/null && g2=$(inside "$file") && [ "$g2" != "$g1" ] || fail "a second run bumps again"
 # An absolute symlink inside the container resolves inside it.
 hook_in "$good" "$dir/run/links/abs/generation" 2>/dev/null || fail "through an absolute symlink exits 0"
-[ "$(inside "$file")" = 3 ] && [ "$(gen "$file")" = 0 ] ||
-  fail "an absolute symlink resolved outside the container (container $(inside "$file"), host $(gen "$file"))"
+g3=$(inside "$file")
+[ "$g3" != "$g2" ] && [ "$(gen "$file")" = 0 ] ||
+  fail "an absolute symlink resolved outside the container (container $g3, host $(gen "$file"))"
 # ".." cannot escape the task's root.
-hook_in "$good" "/../../..$file" 2>/dev/null && [ "$(inside "$file")" = 4 ] && [ "$(gen "$file")" = 0 ] ||
-  fail "'..' at the task's root"
+hook_in "$good" "/../../..$file" 2>/dev/null && g4=$(inside "$file") && [ "$g4" != "$g3" ] &&
+  [ "$(gen "$file")" = 0 ] || fail "'..' at the task's root"
 
 # Negative control: the old hook's text path, /proc/PID/root/PATH, bumps the host's decoy.
 env -i PATH=/usr/bin:/bin SNAPSAFE_COUNTER_TOOL="$tool" CRTOOLS_SCRIPT_ACTION=post-restore \
   SNAPSAFE_COUNTER_FILE="/proc/$good/root$file" "$hook" 2>/dev/null || fail "old form exits 0"
-[ "$(gen "$file")" = 1 ] && [ "$(inside "$file")" = 4 ] ||
+[ "$(gen "$file")" != 0 ] && [ "$(inside "$file")" = "$g4" ] ||
   fail "negative control: the text path was expected to bump the host's decoy (host $(gen "$file"), container $(inside "$file"))"
 echo "negative control: /proc/$good/root$file bumped the host's decoy, not the container's file"
 zero_file "$file"

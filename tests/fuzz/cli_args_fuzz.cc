@@ -162,21 +162,30 @@ void run_command(const cli::Invocation& invocation) {
   } else if (command == "genid read" || command == "genid bump") {
     const bool bump = command == "genid bump";
     if (bump) {
-      check_options_belong(p, {"--min", "--file"}, {});
+      check_options_belong(p, {"--min", "--set", "--file"}, {"--reseed-kernel"});
     } else {
       check_options_belong(p, {"--file"}, {});
     }
     const auto file = p.values.find("--file");
     const bool file_ok = file == p.values.end() || !file->second.empty();
-    // bump checks --min after resolving the target, whose bound depends on the machine
-    // (is there a SysGenID device?): both bounds are tried.
+    const bool has_min = p.values.count("--min") != 0, has_set = p.values.count("--set") != 0;
+    // bump checks --min and --set after resolving the target (is there a SysGenID
+    // device?): both targets are tried. --min: the device only; --set: a counter file
+    // only, never with --min, below the "unknown" generation.
     for (const bool device : {false, true}) {
-      const uint64_t max = device ? UINT32_MAX : UINT64_MAX;
-      expect(no_positional && file_ok && (!bump || number_ok(p, "--min", max)), command, [&] {
+      const bool options_ok =
+          !bump || (device ? !has_set && number_ok(p, "--min", UINT32_MAX)
+                           : !has_min && number_ok(p, "--set", UINT64_MAX - 1));
+      expect(no_positional && file_ok && options_ok, command, [&] {
         cli::no_positional("genid", p);
         const std::optional<std::string> path = cli::file_option(p);
         FUZZ_CHECK(path.has_value() == (file != p.values.end()), "--file presence");
-        if (bump) check_option_value(p, "--min", cli::min_option(p, device), max, 0);
+        if (bump) {
+          check_option_value(p, "--min", cli::min_option(p, device), UINT32_MAX, 0);
+          const std::optional<uint64_t> set = cli::set_option(p, device);
+          FUZZ_CHECK(set.has_value() == has_set, "--set presence");
+          if (set) check_option_value(p, "--set", *set, UINT64_MAX - 1, 0);
+        }
       });
     }
   } else {

@@ -9,7 +9,7 @@
 //
 // 1. In this process (coverage-guided), through the functions the tools call:
 //    counter_file_read agrees with the oracle; counter_file_bump succeeds exactly then,
-//    returns generation + 1, changes only bytes 8..15 and otherwise leaves the file
+//    returns a fresh generation (not the one it replaced), changes only bytes 8..15 and otherwise leaves the file
 //    byte for byte as it was; counter_file_create keeps a valid file as it is and
 //    replaces an invalid one (saying why) with one that reads. Errors are one line that
 //    starts with the path.
@@ -99,9 +99,10 @@ void check_tool_side(const std::string& path, const std::string& contents) {
   std::string after = read_all(path);
   std::string want = contents;
   if (valid) {
-    const Generation next = generation_of(contents) + 1;
-    FUZZ_CHECK(g == next, "bump returned %llu", static_cast<unsigned long long>(g));
-    std::memcpy(want.data() + 8, &next, 8);
+    // A fresh random generation (not +1), never the one it replaced, never "unknown".
+    FUZZ_CHECK(g != generation_of(contents) && g != 0 && g < genid::kGenerationUnknown,
+               "bump returned %llu", static_cast<unsigned long long>(g));
+    std::memcpy(want.data() + 8, &g, 8);
   } else {
     check_error(error, path);
   }
