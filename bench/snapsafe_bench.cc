@@ -35,7 +35,8 @@
 // alternating bursts on one thread (u64 against absl::BitGen, a 4096-byte fill against
 // the raw keystream), and the reseed, one getrandom(32) system call and the reseed's
 // floor (what holes 1, 2 and 4 leave no way around) in rotating blocks; the 4096-byte
-// fill's floor is the bulk step alone (re-key, keystream, park); and, on a machine with
+// fill's floor is the bulk step alone (the draw path's: in the page, expand, keystream,
+// wipe; under SNAPSAFE_KEYSTREAM=evp, re-key, keystream, park); and, on a machine with
 // the vDSO getrandom and RDRAND, a kernel-backed 16-byte draw against the vDSO call, beside
 // its floor (the vDSO call and two raw RDRAND words XORed over it).
 //
@@ -88,10 +89,12 @@
 #include "rng/bit_gen.h"
 #include "rng/fill.h"
 #include "rng/ids.h"
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/kernel_entropy.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/seed.h"
+#include "rng/internal/state_keystream.h"
 #include "rng/internal/thread_state.h"
 
 namespace {
@@ -410,52 +413,61 @@ void bm_component_derive_seed(benchmark::State& state) {
   }
 }
 
-// A step's fixed cost: key the context, stream the next key, park the context on the
-// zero key (keystream.h).
+// A thread state of the bench's own (not the thread's) and the cipher context the
+// keystream in use needs (state_keystream.h: none in the page, an EVP context under
+// SNAPSAFE_KEYSTREAM=evp), to time the steps the draw path makes, through its seam.
+struct StepState {
+  rng_internal::ThreadState* st = new rng_internal::ThreadState{};
+  EVP_CIPHER_CTX* ctx = nullptr;
+  explicit StepState(uint8_t key_byte) {
+    st->key[0] = key_byte;
+    if (rng_internal::state_keystream_in_page()) return;
+    ctx = rng_internal::keystream_new();
+    if (ctx == nullptr) die("keystream_new");
+  }
+  ~StepState() {
+    rng_internal::keystream_free(ctx);
+    delete st;
+  }
+};
+
+// A step's fixed cost: the next key alone (in the page: expand, 2 blocks, wipe the
+// schedule, clear the registers; evp: key the context, 2 blocks, park on the zero key).
 void bm_component_step_fixed(benchmark::State& state) {
-  uint8_t key[32] = {1};
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  if (ctx == nullptr) die("keystream_new");
+  StepState s(1);
   uint8_t none[16];
   for (auto _ : state) {
-    if (!rng_internal::keystream_step(ctx, key, none, 0)) die("keystream_step");
-    benchmark::DoNotOptimize(key);
+    if (!rng_internal::state_keystream_step(s.st, s.ctx, none, 0)) die("keystream_step");
+    benchmark::DoNotOptimize(s.st->key);
   }
-  rng_internal::keystream_free(ctx);
 }
 
-// One refill of the thread buffer: keystream_step over kBufferBytes (a key step included).
+// One refill of the thread buffer: a step over kBufferBytes (a key step included).
 void bm_component_refill(benchmark::State& state) {
-  uint8_t key[32] = {2};
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  if (ctx == nullptr) die("keystream_new");
+  StepState s(2);
   alignas(64) static uint8_t buffer[rng_internal::kBufferBytes];
   uint8_t* p = buffer;
   for (auto _ : state) {
-    if (!rng_internal::keystream_step(ctx, key, buffer, sizeof buffer)) die("keystream_step");
+    if (!rng_internal::state_keystream_step(s.st, s.ctx, buffer, sizeof buffer)) {
+      die("keystream_step");
+    }
     benchmark::DoNotOptimize(p);
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(sizeof buffer));
-  rng_internal::keystream_free(ctx);
 }
 
-// A 4096-byte fill's bulk step alone (keystream.h): re-key, 4096 bytes of keystream
-// straight to the output, park on the zero key; the next key is handed in, as produce()
-// takes it from the buffer. What a 4096-byte fill cannot go below while hole 4 is closed
-// (component/bulk_step_4096, and the bound of the fill's paired ratio).
+// A 4096-byte fill's bulk step alone, as the draw path makes it (in the page: expand,
+// 4096 bytes of keystream straight to the output, wipe; evp: re-key, keystream, park); the
+// next key is handed in, as produce() takes it from the buffer. What a 4096-byte fill
+// cannot go below (component/bulk_step_4096, and the bound of the fill's paired ratio).
 struct BulkStep4096Op {
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  uint8_t key[32] = {3};
+  StepState s{3};
   const uint8_t next_key[32] = {4};
   alignas(64) static inline uint8_t out[4096];
-  BulkStep4096Op() {
-    if (ctx == nullptr) die("keystream_new");
-  }
-  ~BulkStep4096Op() { rng_internal::keystream_free(ctx); }
   BENCH_INLINE void op() {
-    if (!rng_internal::keystream_bulk_step(ctx, key, out, sizeof out, next_key)) {
+    if (!rng_internal::state_keystream_bulk_step(s.st, s.ctx, out, sizeof out, next_key)) {
       die("keystream_bulk_step");
     }
     uint8_t* p = out;
@@ -888,16 +900,16 @@ std::string measure_pairs(int pairs, int burst_a, int burst_b, const char* a_nam
 // The reseed against one getrandom(32) system call, and against the part of a reseed no
 // implementation can skip while holes 1, 2 and 4 are closed (the floor): derive_seed (the
 // system call, never the vDSO; RDRAND; the clocks; SHA-256) and a reseed step that
-// makes only a 16-byte draw's output (key and IV schedule, next key, park). Each round
+// makes only a 16-byte draw's output (the draw path's: in the page, expand, next key,
+// wipe; evp: key and IV schedule, next key, park). Each round
 // times a block of kBlock of each, back to back as Google Benchmark's loops do (each
 // operation after one of its kind; the first of a block is not recorded), the blocks in
 // rotating order: a round takes ~0.2 ms, far shorter than the host's drift.
 std::string measure_reseed_rounds(int rounds) {
   constexpr int kBlock = 33;
   std::vector<double> syscall_ns, reseed_ns, floor_ns;
-  uint8_t seed[32], key[32], out[16];
-  EVP_CIPHER_CTX* ctx = rng_internal::keystream_new();
-  if (ctx == nullptr) die("keystream_new");
+  uint8_t seed[32], out[16];
+  StepState s(5);
   auto time_syscall = [&] {
     for (int k = 0; k < kBlock; ++k) {
       const uint64_t t0 = now_ns();
@@ -916,8 +928,8 @@ std::string measure_reseed_rounds(int rounds) {
   auto time_floor = [&] {
     for (int k = 0; k < kBlock; ++k) {
       const uint64_t t0 = now_ns();
-      if (rng_internal::derive_seed(1, key) != 0 ||
-          !rng_internal::keystream_reseed_step(ctx, key, out, sizeof out)) {
+      if (rng_internal::derive_seed(1, s.st->key) != 0 ||
+          !rng_internal::state_keystream_reseed_step(s.st, s.ctx, out, sizeof out)) {
         die("derive_seed / keystream_reseed_step");
       }
       benchmark::DoNotOptimize(out);
@@ -931,7 +943,6 @@ std::string measure_reseed_rounds(int rounds) {
       default: time_floor(); time_syscall(); time_reseed(); break;
     }
   }
-  rng_internal::keystream_free(ctx);
   for (std::vector<double>* v : {&syscall_ns, &reseed_ns, &floor_ns}) {
     std::sort(v->begin(), v->end());
   }
@@ -1047,6 +1058,8 @@ std::string measure_latency(int bumps, int threads) {
     out += "  \"parallel_reseed_threads_" + std::to_string(n) +
            "\": " + measure_parallel_reseed(n, n == 64 ? 100 : 300) + ",\n";
   }
+  out += std::string("  \"keystream\": \"") +
+         rng_internal::aes_ctr_variant_name(rng_internal::aes_ctr_variant()) + "\",\n";
   out += "  \"memory_per_thread\": " + measure_memory_per_thread() + ",\n";
   out += "  \"paired\": " + measure_paired() + ",\n";
   out += "  \"second_draw_new_thread\": " + json(summarize_us(second)) + ",\n";

@@ -240,8 +240,9 @@ def main():
         keys["reseed_p50_us"] * 1000 / keys["getrandom32_syscall_ns"])
     extra["reseed_p99_vs_getrandom32_separate"] = (
         keys["reseed_p99_us"] * 1000 / keys["getrandom32_syscall_ns"])
-    # What hole 4 (the park) leaves of the keystream for a 4096-byte request: the bulk
-    # step alone (re-key, keystream to the output, park), and the keystream in 4 KiB calls.
+    # What hole 4 leaves of the keystream for a 4096-byte request: the bulk step alone
+    # (in the page: expand, keystream to the output, wipe; evp: re-key, keystream, park),
+    # and the keystream in 4 KiB calls.
     extra["bulk_step_4096_vs_keystream"] = gbps("component/bulk_step_4096", 4096) / keys["keystream_gbps"]
     extra["keystream_4k_vs_keystream"] = gbps("keystream/aes256ctr_4k", 4096) / keys["keystream_gbps"]
     extra["derive_seed_ns"] = t("component/derive_seed")
@@ -253,11 +254,12 @@ def main():
     bounds = {
         "fill4096_vs_keystream": (
             keystream_share("bulk_step4096_vs_keystream16k"),
-            "the bulk step alone: re-key, keystream straight to the output, park (hole 4)"),
+            "the bulk step alone: key schedule, keystream straight to the output, schedule "
+            "wiped (in the page) or parked (evp) (hole 4)"),
         "reseed_p50_vs_getrandom32": (
             paired_value("reseed_vs_getrandom32", "floor_p50_ratio"),
             "derive_seed (system call, not vDSO: hole 1; RDRAND: hole 2; SHA-256) and a "
-            "16-byte reseed step with its park (hole 4)"),
+            "16-byte reseed step with its schedule wipe or park (hole 4)"),
         "reseed_p99_vs_getrandom32": (
             paired_value("reseed_vs_getrandom32", "floor_p99_ratio"), "the same, p99"),
     }
@@ -378,6 +380,8 @@ def main():
               f"{latency['first_draw_new_thread_kernel']['p50_us']:.2f} us (a vDSO state pooled by an "
               f"exited thread), {latency['first_draw_new_thread_kernel_empty_pool']['p50_us']:.2f} us "
               f"(pool empty: a new mapping)")
+    if "keystream" in latency:
+        print(f"keystream of the draw path: {latency['keystream']} (evp: OpenSSL's EVP context)")
     if "memory_per_thread" in latency:
         print("memory per thread: " + ", ".join(
             f"{k} {v}" for k, v in latency["memory_per_thread"].items()))

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "genid/select.h"
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/hardware_rng.h"
 #include "rng/internal/kernel_output.h"
@@ -71,6 +72,14 @@ void judge(Status* s) {
                           "NO: buffered output reseeds only when a watched source moves"};
 }
 
+// The keystream the thread states run on (rng/internal/state_keystream.h).
+std::string keystream_in_use() {
+  const rng_internal::AesVariant variant = rng_internal::aes_ctr_variant();
+  if (variant == rng_internal::AesVariant::kEvp) return "AES-256-CTR (OpenSSL EVP)";
+  return std::string("AES-256-CTR in the state page (") +
+         rng_internal::aes_ctr_variant_name(variant) + ")";
+}
+
 std::string line(const char* label, const Coverage& c) {
   return std::string(label) + (c.covered ? "yes" : "no") + " - " + c.how + "\n";
 }
@@ -94,6 +103,7 @@ Status status() {
   s.retired = genid::retired_reason();
   s.buffered = s.source != SourceKind::kKernel && s.retired.empty() &&
                !rng_internal::thread_states_unavailable();
+  s.keystream = keystream_in_use();
   s.kernel_interface =
       rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
   s.hardware_rng = rng_internal::kernel_output_uses_hardware_rng();  // health-checked now
@@ -122,6 +132,7 @@ std::string Status::to_string() const {
       << (buffered ? "buffered per-thread AES-256-CTR, checked every draw"
                    : "kernel-backed: every draw from the kernel RNG")
       << "\n"
+      << "keystream:      " << keystream << "\n"
       << "kernel RNG:     " << kernel_interface
       << (hardware_rng          ? ", XORed with RDRAND"
           : hardware_rng_failed ? ", RDRAND fails its health checks: not used"

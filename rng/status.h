@@ -38,6 +38,9 @@ struct Status {
   std::string path;             // the device or file it reads ("" for kernel modes)
   std::vector<WatchedSource> watched;  // every source checked on every draw
   bool buffered;                // false: every draw is served by the kernel
+  std::string keystream;        // what buffered output is made with, e.g. "AES-256-CTR in
+                                // the state page (vaes-avx2)", or "(OpenSSL EVP)" for a CPU
+                                // without AES-NI or SNAPSAFE_KEYSTREAM=evp
   std::string kernel_interface;  // "vDSO getrandom" or "getrandom syscall"
   bool hardware_rng;            // kernel-served output is XORed with RDRAND: the CPU has
                                 // it and two fresh words pass the draws' health checks

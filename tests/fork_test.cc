@@ -8,8 +8,11 @@
 // The flag is applied again at the first reseed after a generation change (a restore
 // changes it), for children made without fork()'s handlers (_Fork(), raw clone()).
 // And what a fork child must not hold: another thread's key and unread output, or a
-// live key in its copy of the OpenSSL cipher context (measured before: a child predicted
-// its parent's next 64 bytes from it).
+// live key in its copy of the OpenSSL cipher context (evp keystream; measured before: a
+// child predicted its parent's next 64 bytes from it). With the in-page keystream there is
+// no context: the key schedule is in the state page, wiped after every step (else its
+// first round keys are the step's key, and give back output already handed out).
+// //tests:fork_evp_test runs this file under SNAPSAFE_KEYSTREAM=evp.
 #include <openssl/evp.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -23,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "rng/fill.h"
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/thread_state.h"
@@ -51,10 +55,16 @@ size_t shared_blocks_after_fork() {
   return shared;
 }
 
+// Whether this process's states run on the in-page keystream (not the evp variant).
+bool in_page() { return rng_internal::aes_ctr_variant() != rng_internal::AesVariant::kEvp; }
+
 class Fork : public ::testing::Test {
  protected:
   void SetUp() override { counter_ = testing::use_fresh_counter_file(); }  // buffered
-  void TearDown() override { rng_internal::g_test_hooks = {}; }
+  void TearDown() override {
+    rng_internal::g_test_hooks = {};
+    rng_internal::g_aes_ctr_test_flags = {};
+  }
   std::string counter_;
 };
 
@@ -167,8 +177,57 @@ TEST_F(Fork, TheCipherContextHoldsNoLiveKey) {
 }
 
 TEST_F(Fork, NegativeControlAKeptNextKeyPredictsTheParent) {
+  if (in_page()) GTEST_SKIP() << "no cipher context: //tests:fork_evp_test runs this";
   rng_internal::g_test_hooks.keep_key_in_cipher = true;
   EXPECT_TRUE(child_predicts_parent_from_cipher_context());
+}
+
+// The in-page keystream's key schedule, as a thread's state page holds it after a draw
+// (what a core dump without MADV_DONTDUMP, a snapshot or a restored copy would hold): all
+// zero, or not. And whether its round keys 0-1 (AES-256's are the key itself) regenerate
+// the bytes that draw handed out: the keystream of that key from counter 0, as the state's
+// reseed made it (its first two blocks the next key, then the output).
+struct ScheduleAfterADraw {
+  bool zero = false;
+  bool gives_back_the_output = false;
+};
+
+ScheduleAfterADraw schedule_after_a_draw() {
+  rng_internal::g_test_hooks.disable_state_pool = true;  // a fresh state: the draw reseeds
+  ScheduleAfterADraw seen;
+  testing::on_new_thread([&] {
+    Bytes drawn(16);
+    fill(drawn.data(), drawn.size());
+    const rng_internal::AesSchedule& schedule = rng_internal::t_state->schedule;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&schedule);
+    seen.zero = Bytes(bytes, bytes + sizeof schedule) == Bytes(sizeof schedule, 0);
+    const uint8_t* key = schedule.round_keys[0];  // round keys 0 and 1: 32 bytes
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    const uint8_t iv[16] = {};
+    Bytes stream(32 + 1024, 0);
+    int written = 0;
+    ASSERT_EQ(EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), key, iv, nullptr), 1);
+    ASSERT_EQ(EVP_EncryptUpdate(ctx, stream.data(), &written, stream.data(),
+                                static_cast<int>(stream.size())), 1);
+    EVP_CIPHER_CTX_free(ctx);
+    seen.gives_back_the_output = testing::shared_blocks(stream, drawn) > 0;
+  });
+  return seen;
+}
+
+TEST_F(Fork, TheStatePageHoldsNoKeyScheduleAfterADraw) {
+  if (!in_page()) GTEST_SKIP() << "evp keystream: no schedule in the page";
+  const ScheduleAfterADraw seen = schedule_after_a_draw();
+  EXPECT_TRUE(seen.zero);
+  EXPECT_FALSE(seen.gives_back_the_output);
+}
+
+TEST_F(Fork, NegativeControlAnUnwipedScheduleGivesBackOutputHandedOut) {
+  if (!in_page()) GTEST_SKIP() << "evp keystream: no schedule in the page";
+  rng_internal::g_aes_ctr_test_flags.skip_schedule_wipe = true;
+  const ScheduleAfterADraw seen = schedule_after_a_draw();
+  EXPECT_FALSE(seen.zero);
+  EXPECT_TRUE(seen.gives_back_the_output);
 }
 
 // A kernel without MADV_WIPEONFORK (before 4.14): no state is ever buffered, every draw is

@@ -4,14 +4,18 @@
 //    copying the state away and back; unmasked, the vDSO returns the same bytes again;
 //  - a cloned kernel RNG (same VMGenID GUID, or none): simulated by a kernel that returns
 //    the same bytes on every read; only the hardware RNG tells the draws apart.
-// And the hardware RNG's health checks.
+// And the hardware RNG's health checks, and the mask's two forms: one RDRAND word per 8
+// bytes up to 64 bytes, above that AES-256-CTR keyed by 4 words (hardware_rng_keyed_xor).
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <set>
 #include <string>
 
 #include "rng/fill.h"
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/hardware_rng.h"
+#include "rng/internal/kernel_output.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/vdso_getrandom.h"
 #include "rng/status.h"
@@ -143,6 +147,60 @@ TEST_F(KernelOutput, TheHardwareMaskCoversEveryByte) {
     }
     EXPECT_EQ(masked, expected) << size << " bytes";
   }
+}
+
+// Above 64 bytes the mask is AES-256-CTR (counter block 0) keyed by 4 healthy hardware
+// words, in order: with scripted values XORed over zeros, the output is exactly that
+// keystream (EVP computes it here), at sizes around the blocks and the 256-byte chunks.
+bool in_page_aes() {
+  return rng_internal::aes_ctr_variant() != rng_internal::AesVariant::kEvp;
+}
+
+TEST_F(KernelOutput, TheKeyedMaskIsAes256CtrUnderFourHardwareWords) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  if (!in_page_aes()) GTEST_SKIP() << "evp keystream: no keyed mask";
+  for (size_t size : {65, 80, 255, 256, 257, 1000, 4096, 4099}) {
+    g_next_value = 0x0123456789abcdefu - 0x1111;
+    g_step = 0x1111;
+    rng_internal::g_test_hooks.hardware_rng_value = &scripted_value;
+    Bytes masked(size, 0);
+    const bool ok = rng_internal::hardware_rng_keyed_xor(masked.data(), size);
+    rng_internal::g_test_hooks.hardware_rng_value = nullptr;
+    ASSERT_TRUE(ok) << size;
+    uint64_t key[4];
+    for (int i = 0; i < 4; ++i) key[i] = 0x0123456789abcdefu + 0x1111 * i;
+    const uint8_t iv[16] = {};
+    Bytes expected(size, 0);
+    int written = 0;
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    ASSERT_EQ(EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), reinterpret_cast<uint8_t*>(key),
+                                  iv, nullptr), 1);
+    ASSERT_EQ(EVP_EncryptUpdate(ctx, expected.data(), &written, expected.data(),
+                                static_cast<int>(size)), 1);
+    EVP_CIPHER_CTX_free(ctx);
+    EXPECT_EQ(masked, expected) << size << " bytes";
+  }
+}
+
+// A kernel-backed draw over 64 bytes takes the keyed mask: 4 hardware words for 4 KiB,
+// not 512; up to 64 bytes, one word per 8 bytes.
+size_t hardware_words_for_a_draw(size_t size) {
+  g_next_value = 0x0123456789abcdefu - 0x1111;
+  g_step = 0x1111;
+  rng_internal::g_test_hooks.hardware_rng_value = &scripted_value;
+  Bytes out(size);
+  EXPECT_EQ(rng_internal::kernel_output(out.data(), size, /*signal_safe=*/false), 0);
+  rng_internal::g_test_hooks.hardware_rng_value = nullptr;
+  return static_cast<size_t>((g_next_value - (0x0123456789abcdefu - 0x1111)) / 0x1111);
+}
+
+TEST_F(KernelOutput, LargeDrawsAreMaskedByAKeystreamUnderFourHardwareWords) {
+  if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
+  if (!in_page_aes()) GTEST_SKIP() << "evp keystream: every size is masked word by word";
+  EXPECT_EQ(hardware_words_for_a_draw(4096), 4u);
+  EXPECT_EQ(hardware_words_for_a_draw(65), 4u);
+  EXPECT_EQ(hardware_words_for_a_draw(64), 8u);
+  EXPECT_EQ(hardware_words_for_a_draw(16), 2u);
 }
 
 TEST_F(KernelOutput, AFailingHardwareRngFallsBackToAFreshKernelRead) {

@@ -3,6 +3,8 @@
 // expected value below was computed independently with the `openssl enc -aes-256-ctr`
 // command line over zero bytes. A refactor that changes the construction (key erasure,
 // buffer layout, bulk path, cipher) fails here.
+// The same values hold on both keystreams (rng/internal/state_keystream.h): this target runs
+// the in-page one where the CPU has AES-NI, //tests:keystream_kat_evp_test OpenSSL's EVP.
 //
 //   K0 = 00 01 .. 1f (the injected seed), counter c = 0 at the reseed
 //   step i: S_i = AES-256-CTR(K_i, counter block c); K_{i+1} = S_i[0..32);
@@ -11,11 +13,16 @@
 //   a draw of n > 1024 bytes is a bulk step over whole blocks: output[0..w) =
 //   AES-256-CTR(K_i, c)[0..w) with w = n rounded down to 16, K_{i+1} = the buffer's next
 //   32 unread bytes, c += w / 16; the last n - w bytes come from the buffer after them.
+#include <cstdlib>
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "rng/fill.h"
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/thread_state.h"
+#include "rng/status.h"
 #include "tests/test_util.h"
 
 namespace snapsafe {
@@ -49,6 +56,24 @@ class KeystreamKat : public ::testing::Test {
 
   uint8_t seed_[32];
 };
+
+// The keystream in use is the one asked for (SNAPSAFE_KEYSTREAM, else the fastest the CPU
+// has), and status() names it.
+TEST_F(KeystreamKat, TheKeystreamInUseIsTheOneAskedForAndStatusNamesIt) {
+  const char* wanted = std::getenv("SNAPSAFE_KEYSTREAM");
+  const rng_internal::AesVariant variant = rng_internal::aes_ctr_variant();
+  if (wanted != nullptr && std::strcmp(wanted, "evp") == 0) {
+    EXPECT_EQ(variant, rng_internal::AesVariant::kEvp);
+    EXPECT_EQ(status().keystream, "AES-256-CTR (OpenSSL EVP)");
+  } else if (wanted == nullptr && rng_internal::aes_ctr_variant_supported(
+                                      rng_internal::AesVariant::kAesni)) {
+    EXPECT_NE(variant, rng_internal::AesVariant::kEvp);
+    EXPECT_EQ(status().keystream, std::string("AES-256-CTR in the state page (") +
+                                      rng_internal::aes_ctr_variant_name(variant) + ")");
+  }
+  EXPECT_NE(status().to_string().find("keystream:      " + status().keystream + "\n"),
+            std::string::npos);
+}
 
 TEST_F(KeystreamKat, BufferRefillsAndBulkStepsMatchOpensslCli) {
   static_assert(rng_internal::kBufferBytes == 8128);

@@ -2,7 +2,8 @@
 //  - the seed material (rng/internal/seed.cc): the kernel's 32 bytes, hashed into the key;
 //  - a step's next key (rng/internal/keystream.cc): the key of all later output;
 //  - the RDRAND words of a kernel-backed output's hardware mask (rng/internal/
-//    hardware_rng.cc; one word per 8 bytes at every size).
+//    hardware_rng.cc; one word per 8 bytes up to 64 bytes; above, 4 words keying an
+//    AES-256-CTR keystream, whose schedule and keystream chunks are on the stack too).
 // A dead frame stays in memory until a deeper call overwrites it; a core dump, a CRIU
 // image or a memory-disclosure bug then reads it. Each test runs the function below a
 // padding frame, so that nothing the test does afterwards lands where the function's
@@ -165,16 +166,39 @@ TEST_F(StackWipe, NegativeControlAnUnwipedNextKeyIsFound) {
   EXPECT_TRUE(next_key_left());
 }
 
-// The hardware mask of a kernel-backed output: one RDRAND word per 8 bytes, at every size.
+// The hardware mask of a kernel-backed output: one RDRAND word per 8 bytes up to 64 bytes;
+// above, AES-256-CTR keyed by the first 4 words (key words, their schedule and the
+// keystream chunks on hardware_rng_keyed_xor's stack), whose keystream is a secret too.
+Bytes keyed_mask(const std::vector<uint64_t>& words, size_t size) {
+  Bytes mask(size, 0);
+  if (words.size() < 4) return {};
+  const uint8_t iv[16] = {};
+  int written = 0;
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(),
+                          reinterpret_cast<const uint8_t*>(words.data()), iv, nullptr) != 1 ||
+      EVP_EncryptUpdate(ctx, mask.data(), &written, mask.data(), static_cast<int>(size)) != 1) {
+    mask.clear();
+  }
+  EVP_CIPHER_CTX_free(ctx);
+  return mask;
+}
+
 bool mask_left(size_t size) {
   testing::use_source({{"SNAPSAFE_SOURCE", "kernel"}});
   const std::vector<uint64_t> words = script_words((size + 7) / 8);
+  const Bytes keystream = size > 64 ? keyed_mask(words, size) : Bytes{};
   static Bytes out;
   static int error = -1;
   out.assign(size, 0);
   const bool left = left_on_the_stack(
       [] { error = rng_internal::kernel_output(out.data(), out.size(), false); },
-      [&] { return words_of(words.data(), words.size() * 8); });
+      [&] {
+        std::vector<Secret> secrets = words_of(words.data(), words.size() * 8);
+        const std::vector<Secret> chunks = words_of(keystream.data(), keystream.size());
+        secrets.insert(secrets.end(), chunks.begin(), chunks.end());
+        return secrets;
+      });
   EXPECT_EQ(error, 0);
   return left;
 }

@@ -9,6 +9,7 @@
 #include "genid/select.h"
 #include "rng/internal/kernel_output.h"
 #include "rng/internal/keystream.h"
+#include "rng/internal/state_keystream.h"
 #include "rng/internal/seed.h"
 #include "rng/internal/setup.h"
 
@@ -74,10 +75,8 @@ int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generati
   if (restores_drop_page_flags()) thread_state_reflag(st, generation);
   if (!genid::sources_still_valid()) return kRetired;
   if (const int error = derive_seed(generation, st->key)) return error;
-  if (ctx == nullptr) ctx = keystream_new();
-  if (ctx == nullptr ||
-      !keystream_reseed_step(ctx, st->key, st->buffer + (kBufferBytes - kFirstRefillBytes),
-                             kFirstRefillBytes)) {
+  if (!state_keystream_reseed_step(st, ctx, st->buffer + (kBufferBytes - kFirstRefillBytes),
+                                   kFirstRefillBytes)) {
     return EIO;
   }
   SNAPSAFE_TEST_HOOK(mid_reseed);
@@ -105,7 +104,7 @@ int reseed(ThreadState* st, genid::Generation generation) {
 // re-validated here, every 8 KiB of output, never per draw.
 int refill(ThreadState* st, EVP_CIPHER_CTX* ctx, uint32_t* remaining) {
   if (!genid::sources_still_valid()) return kRetired;
-  if (!keystream_step(ctx, st->key, st->buffer, kBufferBytes)) return EIO;
+  if (!state_keystream_step(st, ctx, st->buffer, kBufferBytes)) return EIO;
   SNAPSAFE_TEST_HOOK(mid_refill);
   *remaining = kBufferBytes;
   st->remaining = kBufferBytes;
@@ -129,7 +128,7 @@ int produce(ThreadState* st, uint8_t* out, size_t size) {
       if (const int error = refill(st, ctx, &remaining)) return error;
     }
     uint8_t* const next_key = st->buffer + (kBufferBytes - remaining);
-    const bool ok = keystream_bulk_step(ctx, st->key, out, whole, next_key);
+    const bool ok = state_keystream_bulk_step(st, ctx, out, whole, next_key);
     std::memset(next_key, 0, kKeyBytes);
     remaining -= kKeyBytes;
     st->remaining = remaining;

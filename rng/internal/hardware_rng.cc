@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/wipe.h"
 
@@ -97,6 +98,28 @@ bool hardware_rng_xor(void* out, size_t size) noexcept {
   }
   wipe(&word, sizeof word);
   wipe(&previous, sizeof previous);
+  return ok;
+}
+
+bool hardware_rng_keyed_xor(void* out, size_t size) noexcept {
+  if (aes_ctr_variant() == AesVariant::kEvp) return false;  // before any RDRAND is spent
+  uint64_t key[kAesKeyBytes / sizeof(uint64_t)];
+  AesSchedule schedule;
+  uint8_t counter[kAesBlockBytes] = {};
+  alignas(16) uint8_t chunk[256];
+  bool ok = hardware_rng_words(key, sizeof key / sizeof key[0]) &&
+            aes256_expand(&schedule, reinterpret_cast<const uint8_t*>(key));
+  auto* bytes = static_cast<unsigned char*>(out);
+  for (size_t done = 0; ok && done < size; done += sizeof chunk) {
+    const size_t take = size - done < sizeof chunk ? size - done : sizeof chunk;
+    ok = aes256_ctr(&schedule, counter, chunk, (take + kAesBlockBytes - 1) / kAesBlockBytes);
+    for (size_t i = 0; ok && i < take; ++i) bytes[done + i] ^= chunk[i];
+  }
+  if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) {
+    wipe(key, sizeof key);
+    wipe(&schedule, sizeof schedule);
+    wipe(chunk, sizeof chunk);
+  }
   return ok;
 }
 

@@ -3,7 +3,8 @@
 // The CPU's hardware RNG (x86 RDRAND), health-checked. It is the one input a restore
 // cannot replay and a cloned guest kernel cannot clone: every call runs on the host's
 // silicon, per clone. snapsafe never relies on it alone: it is mixed into every reseed and
-// XORed over every kernel-backed output (kernel_output.h), so a bad hardware RNG costs
+// XORed over every kernel-backed output (kernel_output.h; above 64 bytes as a keystream
+// keyed by 4 words), so a bad hardware RNG costs
 // nothing, and a good one covers what the kernel cannot see (a process restore that
 // replays the vDSO getrandom state, a VM clone whose kernel was not told).
 //
@@ -29,5 +30,15 @@ bool hardware_rng_words(uint64_t* words, size_t count) noexcept;
 // size: kernel_output's mask). False as above; `out` may then be partly masked and must be
 // discarded. Async-signal-safe; allocates nothing.
 bool hardware_rng_xor(void* out, size_t size) noexcept;
+
+// XORs `size` bytes of AES-256-CTR keystream over `out`, keyed by 4 healthy hardware words
+// (a 256-bit key, fresh per call; counter block 0): a hardware mask for large outputs at
+// the cost of 4 RDRAND, not one per 8 bytes. The key schedule, the key words and the
+// keystream chunks live on this call's stack and are wiped; the vector registers that held
+// round keys or keystream are cleared (aes_ctr_in_page.h). False if the CPU has no hardware
+// RNG, it failed its health checks, or the in-page AES is unavailable (evp variant); `out`
+// is then unchanged or partly masked and must be discarded (or masked word by word).
+// Async-signal-safe; allocates nothing.
+bool hardware_rng_keyed_xor(void* out, size_t size) noexcept;
 
 }  // namespace snapsafe::rng_internal

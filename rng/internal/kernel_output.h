@@ -14,10 +14,12 @@
 // So: with a healthy hardware RNG, output = kernel RNG (the vDSO where the kernel has it)
 // XOR hardware RNG, fresh per call: a replayed vDSO batch or a cloned kernel is masked by
 // bytes no snapshot holds, and a bad hardware RNG is masked by the kernel's. The mask is
-// one health-checked RDRAND word per 8 bytes, at every size: no key, no cipher context, no
-// allocation (before, outputs over 64 bytes were masked by an AES-256-CTR keystream under
-// a hardware key, whose OpenSSL context was allocated per call, also in signal handlers;
-// the word mask costs ~32 ns per 8 bytes: a 4 KiB draw 9.5 -> 26 us CPU). Without a hardware
+// one health-checked RDRAND word per 8 bytes up to 64 bytes; above, AES-256-CTR keyed by 4
+// such words (hardware_rng_keyed_xor: the in-page AES with its schedule on the stack,
+// wiped, registers cleared). No cipher context, no allocation, also in signal handlers
+// (before, an OpenSSL context was allocated per call; then one word per 8 bytes at every
+// size, ~31 ns each: a 4 KiB draw 9.5 -> 26 us CPU; keyed, 11 us). Under the evp keystream
+// (no AES-NI, SNAPSAFE_KEYSTREAM=evp) every size is masked word by word. Without a hardware
 // RNG: the getrandom system call alone, a fresh kernel read that no process restore can
 // replay (a cloned kernel is then not covered: status() says so). Fails closed: any
 // kernel error zeroes `out`.

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "genid/select.h"
+#include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/hardware_rng.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/vdso_getrandom.h"
@@ -57,6 +58,9 @@ void set_up_library() {
   (void)genid::init();
   (void)vdso_getrandom_available();
   (void)hardware_rng_present();
+  // The keystream variant (CPUID, SNAPSAFE_KEYSTREAM): decided here, not first in a signal
+  // handler's kernel-backed draw (its keyed mask asks for it).
+  (void)aes_ctr_variant();
 }
 
 std::atomic<bool> g_openssl_set_up{false};

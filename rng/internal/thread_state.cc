@@ -12,6 +12,7 @@
 #include "genid/select.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/keystream.h"
+#include "rng/internal/state_keystream.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/vdso_getrandom.h"
 
@@ -35,7 +36,7 @@ struct Registered {
 pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 std::vector<Registered>* g_registry = nullptr;  // never freed: thread exits may outlive statics
 thread_local bool t_holds_registry = false;     // a signal handler that forks must not wait
-// States of exited threads, wiped, with their parked cipher contexts: a new thread takes
+// States of exited threads, wiped (under evp with their parked cipher contexts): a new thread takes
 // one instead of mapping, advising, faulting in and keying a fresh one (measured: ~20 us
 // of a ~25 us first draw). Guarded by g_registry_lock.
 constexpr size_t kMaxPooled = 64;
@@ -62,11 +63,17 @@ void registry_add(ThreadState* state, EVP_CIPHER_CTX** ctx) {
   registry_unlock();
 }
 
+// Whether a state can be kept for the next thread with the context `ctx`: the in-page
+// keystream needs none; the EVP keystream a parked one.
+bool poolable_with(const EVP_CIPHER_CTX* ctx) {
+  return ctx != nullptr || state_keystream_in_page();
+}
+
 // Forgets `state` (its thread is exiting: a fork child no longer wipes it as a live
-// state); keeps it (seeded for the next thread, or wiped) and its parked `ctx` for the
-// next new thread, or returns false (no context, or the pool is full): the caller then
-// frees them.
-bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx) {
+// state); keeps it (seeded for the next thread, or wiped) and its parked `ctx` (under
+// evp; else nullptr) for the next new thread when `pool` is true, or returns false (not
+// to be pooled, or the pool is full): the caller then frees them.
+bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx, bool pool) {
   registry_lock();
   for (Registered& r : *g_registry) {
     if (r.state == state) {
@@ -76,7 +83,7 @@ bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx) {
     }
   }
   if (g_pool == nullptr) g_pool = new std::vector<Pooled>;
-  const bool pooled = ctx != nullptr && g_pool->size() < kMaxPooled &&
+  const bool pooled = pool && g_pool->size() < kMaxPooled &&
                       !SNAPSAFE_TEST_FLAG(disable_state_pool);
   if (pooled) g_pool->push_back({state, ctx});
   registry_unlock();
@@ -131,6 +138,7 @@ void forget_own_state(ThreadState* st) {
   st->remaining = 0;
   explicit_bzero(st->key, sizeof st->key);
   explicit_bzero(st->buffer, sizeof st->buffer);
+  explicit_bzero(&st->schedule, sizeof st->schedule);  // zero between steps already
 }
 
 // pthread_atfork child: single-threaded; see thread_state.h.
@@ -178,8 +186,9 @@ void after_fork_in_child() {
     pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
 
 // Owns the thread's state; its destructor runs at thread exit. The state is wiped whole
-// (key, buffer, header) and the context holds only the parked zero key between steps, so a
-// pooled pair carries nothing of its previous owner; the next owner reseeds (counter 0).
+// (key, buffer, header, key schedule) and an EVP context (evp only) holds only the parked
+// zero key between steps, so a pooled state carries nothing of its previous owner; the
+// next owner reseeds (counter 0).
 struct StateOwner {
   ThreadState* state = nullptr;
   EVP_CIPHER_CTX* ctx = nullptr;
@@ -196,10 +205,10 @@ struct StateOwner {
     state->flag_generation = flag_generation;  // public, and true of the pooled page
     // Kept for the next thread, seeded for it (its first draw then costs no reseed):
     // seeded while still registered, so a fork meanwhile wipes it in the child.
-    const bool to_pool = poolable && ctx != nullptr && pool_has_room();
+    const bool to_pool = poolable && poolable_with(ctx) && pool_has_room();
     if (to_pool && !SNAPSAFE_TEST_FLAG(pool_without_wipe)) seed_for_next_thread(state, ctx);
     g_live_states.fetch_sub(1, std::memory_order_relaxed);
-    if (!registry_remove_and_pool(state, to_pool ? ctx : nullptr)) {
+    if (!registry_remove_and_pool(state, ctx, to_pool)) {
       if (to_pool) OPENSSL_cleanse(state, sizeof *state);  // seeded above, for nobody
       if (ctx != nullptr) keystream_free(ctx);  // frees and cleanses the key schedule
       munmap(state, sizeof *state);
@@ -273,7 +282,7 @@ void thread_state_pool_clear() noexcept {
   registry_unlock();
   for (const Pooled& p : pooled) {
     OPENSSL_cleanse(p.state, sizeof *p.state);
-    keystream_free(p.ctx);
+    if (p.ctx != nullptr) keystream_free(p.ctx);
     munmap(p.state, sizeof *p.state);
   }
 }

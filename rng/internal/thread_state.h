@@ -22,18 +22,19 @@
 // is then stamped with the old generation, so parent and child each reseed, from the
 // kernel, before they draw (docs/DESIGN.md).
 //
-// The state is zeroized when the thread exits, and kept with its parked cipher context for
-// the next new thread (up to 64; beyond, unmapped and freed): a first draw then costs no
-// mapping, no madvise calls, no page faults and no new cipher context. The exiting thread
+// The state is zeroized when the thread exits, and kept (under evp with its parked cipher
+// context) for the next new thread (up to 64; beyond, unmapped and freed): a first draw
+// costs no mapping, no madvise calls, no page faults and no new cipher context. The exiting thread
 // also seeds the state afresh for its next owner (draw.h, seed_for_next_thread: a new
 // key from the kernel, stamped with the current generation), so the first draw on a new
 // thread is served like any other, without a reseed (measured: p50 ~9 us -> ~1.5 us),
 // and a generation change meanwhile makes it reseed as usual. Nothing of the previous
 // owner survives: its key and unread output are wiped before the new key is made. A
 // pooled state is seeded, or wiped but for the generation its page flag was applied
-// under; the fork child wipes the seeded ones, like live states. The OpenSSL cipher context is in ordinary heap but holds no live key between
-// steps (keystream.h: it is parked on a public all-zero key); the key itself lives in the
-// state page.
+// under; the fork child wipes the seeded ones, like live states. The key, and with the
+// in-page keystream its key schedule, live in the state page (state_keystream.h); only under
+// the evp variant is there an OpenSSL cipher context, in ordinary heap, which holds no live
+// key between steps (keystream.h: it is parked on a public all-zero key).
 #pragma once
 
 #include <openssl/evp.h>
@@ -42,12 +43,15 @@
 #include <cstdint>
 
 #include "genid/generation.h"
+#include "rng/internal/aes_ctr_in_page.h"
 
 namespace snapsafe::rng_internal {
 
-inline constexpr size_t kStateBytes = 8192;  // the mapping: two pages
+// The mapping: three pages. The first two hold the header and the buffer; the third the
+// in-page keystream's key schedule and counter (state_keystream.h), the rest of it unused.
+inline constexpr size_t kStateBytes = 12288;
 inline constexpr size_t kHeaderBytes = 64;   // one cache line for the hot fields
-inline constexpr size_t kBufferBytes = kStateBytes - kHeaderBytes;
+inline constexpr size_t kBufferBytes = 8192 - kHeaderBytes;  // 8128: the KAT vectors' size
 
 // A generation no source ever reports (like kGenerationUnknown, it is reserved): a state
 // stamped with it fails the next check and reseeds.
@@ -66,8 +70,15 @@ struct ThreadState {
   genid::Generation flag_generation;  // generation MADV_WIPEONFORK was last applied under
                                       // (thread_state_reflag); kept when the state is pooled
   alignas(64) uint8_t buffer[kBufferBytes];  // keystream; consumed bytes are zero
+  // The in-page keystream (aes_ctr_in_page.h; unused under the evp variant): the key's 15
+  // round keys during a step, zero between steps; and the big-endian counter block, which
+  // runs on across keys since the last reseed (public: no key can be derived from it).
+  alignas(64) AesSchedule schedule;
+  uint8_t counter[kAesBlockBytes];
+  uint8_t unused_page[kStateBytes - 8192 - sizeof(AesSchedule) - kAesBlockBytes];
 };
 static_assert(sizeof(ThreadState) == kStateBytes);
+static_assert(offsetof(ThreadState, schedule) == 8192);
 
 // This thread's state, or nullptr before its first buffered draw (and always in
 // kernel-backed mode). Read by the inline fast path; initial-exec TLS: one load.
@@ -90,7 +101,8 @@ ThreadState* thread_state_create() noexcept;
 // source's generation, which the new one may reach too.
 void thread_state_pool_clear() noexcept;
 
-// This thread's cipher context slot (ordinary TLS; see top).
+// This thread's cipher context slot (ordinary TLS; see top): nullptr unless the keystream
+// is the evp variant's (state_keystream.h).
 EVP_CIPHER_CTX*& thread_cipher_context() noexcept;
 
 // Whether this thread is inside thread_state_create() (a signal handler must not
