@@ -207,9 +207,10 @@ TEST_F(StackWipe, TheHardwareMaskIsWiped) {
   if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // Under a sanitizer (its -O1 build, instrumented) one copy of the last word stays beside
-  // healthy_word()'s slot, whatever the size (seen at 16 and 4096 bytes); the unoptimised
-  // and -O2 builds leave none. The negative control below runs in every build.
-  EXPECT_FALSE(mask_left(4096));  // 512 words
+  // healthy_word()'s slot, whatever the size (seen at 16 bytes, and at 4096 when that
+  // was one word per 8 bytes); the unoptimised and -O2 builds leave none. The negative
+  // control below runs in every build.
+  EXPECT_FALSE(mask_left(4096));  // 4 words keying AES-256-CTR, and its keystream
   EXPECT_FALSE(mask_left(16));    // two words XORed over the output
 #else
   GTEST_SKIP() << "a sanitizer's build keeps one copy of the last word (see above)";
