@@ -492,6 +492,7 @@ class AesCtrDispatch : public ::testing::Test {
  protected:
   void TearDown() override {
     unsetenv("SNAPSAFE_KEYSTREAM");
+    g_aes_ctr_test_flags.failing_self_test = -1;
     aes_ctr_reselect_for_testing();
   }
 };
@@ -525,6 +526,34 @@ TEST_F(AesCtrDispatch, PicksTheFastestVariantTheCpuOffers) {
   EXPECT_STREQ(aes_ctr_variant_name(AesVariant::kAesni), "aesni");
   EXPECT_STREQ(aes_ctr_variant_name(AesVariant::kEvp), "evp");
   EXPECT_TRUE(aes_ctr_variant_supported(AesVariant::kEvp));
+}
+
+// A variant that computes its known answer wrongly at selection (an emulator's VAES:
+// QEMU 7.2 TCG gave a guest repeated draws) is passed over for the next one. Control: the
+// same selection without the failure chooses it (PicksTheFastestVariantTheCpuOffers).
+TEST_F(AesCtrDispatch, AVariantFailingItsKnownAnswerIsNotChosen) {
+  unsetenv("SNAPSAFE_KEYSTREAM");
+  const std::vector<AesVariant> offered = hardware_variants();
+  if (offered.empty()) GTEST_SKIP() << "no AES instructions on this CPU";
+  for (AesVariant failing : offered) {
+    g_aes_ctr_test_flags.failing_self_test = static_cast<int>(failing);
+    aes_ctr_reselect_for_testing();
+    const AesVariant chosen = aes_ctr_variant();
+    EXPECT_NE(chosen, failing) << aes_ctr_variant_name(failing);
+    AesVariant next = AesVariant::kEvp;  // the fastest of the rest
+    for (AesVariant v : {AesVariant::kVaesAvx2, AesVariant::kAesni}) {
+      if (aes_ctr_variant_supported(v) && v != failing) {
+        next = v;
+        break;
+      }
+    }
+    EXPECT_EQ(chosen, next);
+    setenv("SNAPSAFE_KEYSTREAM", aes_ctr_variant_name(failing), 1);  // asked for by name
+    aes_ctr_reselect_for_testing();
+    EXPECT_EQ(aes_ctr_variant(), AesVariant::kEvp);
+    unsetenv("SNAPSAFE_KEYSTREAM");
+  }
+  g_aes_ctr_test_flags.failing_self_test = -1;
 }
 
 TEST_F(AesCtrDispatch, EnvironmentNamesAVariant) {

@@ -55,7 +55,9 @@ enum class AesVariant : uint8_t { kEvp = 0, kAesni = 1, kVaesAvx2 = 2 };
 // The variant in use in this process, decided once: the fastest the CPU offers, unless the
 // environment variable SNAPSAFE_KEYSTREAM (read with secure_getenv) names another: "evp",
 // or a variant name below that the CPU supports; any other value selects "evp" too (the
-// conservative choice; status() shows it).
+// conservative choice; status() shows it). A variant is chosen only after it computed a
+// known answer (43 blocks across a 64-bit counter carry) correctly on this CPU: one that
+// claims an instruction set it runs wrongly (an emulator) is passed over for the next.
 AesVariant aes_ctr_variant() noexcept;
 
 // "vaes-avx2", "aesni" or "evp", for status().
@@ -108,6 +110,8 @@ void aes_ctr_reselect_for_testing() noexcept;
 struct AesCtrTestFlags {
   bool skip_register_clear = false;  // public calls leave round keys/keystream in registers
   bool skip_schedule_wipe = false;   // aes256_wipe and the steps leave the schedule as it is
+  int failing_self_test = -1;  // an AesVariant whose known-answer check at selection fails
+                               // (a CPU that runs its instructions wrongly)
 };
 extern AesCtrTestFlags g_aes_ctr_test_flags;
 #endif

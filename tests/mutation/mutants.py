@@ -444,7 +444,7 @@ MUTANTS = [
          tests=["//tests:aes_ctr_in_page_test"]),
     dict(id="inpage-dispatch-env-evp", file="rng/internal/aes_ctr_in_page.cc",
          what="SNAPSAFE_KEYSTREAM=evp (or an unknown name) keeping the keystream out of the page",
-         old="    return AesVariant::kEvp;  // \"evp\", or a name this CPU cannot run\n",
+         old="    return AesVariant::kEvp;  // \"evp\", or a name this CPU cannot run (correctly)\n",
          new="",
          tests=["//tests:aes_ctr_in_page_test"]),
     dict(id="inpage-evp-fails-closed", file="rng/internal/aes_ctr_in_page.cc",
@@ -506,4 +506,10 @@ MUTANTS = [
          old="    wipe(key, sizeof key);\n    wipe(&schedule, sizeof schedule);\n",
          new="",
          tests=["//tests:stack_wipe_test"]),
+    # --- the in-page keystream's known answer at selection ---
+    dict(id="inpage-self-test", file="rng/internal/aes_ctr_in_page.cc",
+         what="choosing a variant only after it computed its known answer correctly",
+         old="bool usable(AesVariant v) { return cpu_has(v) && passes_known_answer(impl_of(v)); }",
+         new="bool usable(AesVariant v) { return cpu_has(v); }",
+         tests=["//tests:aes_ctr_in_page_test"]),
 ]
