@@ -176,10 +176,10 @@ void check_mapped(const std::string& path, const std::string& contents,
         const std::string error = genid::counter_file_bump(path, &g);
         const bool want = target != nullptr && target->usable();
         FUZZ_CHECK(error.empty() == want, "bump: want %d, error '%s'", want, error.c_str());
-        if (want) {
-          const Generation next = generation_of(target->bytes) + 1;
-          FUZZ_CHECK(g == next, "bump value");
-          std::memcpy(target->bytes.data() + 8, &next, 8);
+        if (want) {  // a fresh random generation: another than before, never "unknown"
+          FUZZ_CHECK(g != generation_of(target->bytes), "bump value: unchanged");
+          FUZZ_CHECK(g != 0 && g != genid::kGenerationUnknown, "bump value: out of range");
+          std::memcpy(target->bytes.data() + 8, &g, 8);
         }
         break;
       }
