@@ -77,6 +77,7 @@
 #include "rng/status.h"
 #include "tests/proc_self.h"
 #include "tests/simulated_source.h"
+#include "tests/setup_fork_scenario.h"
 #include "tests/test_util.h"
 
 // ---- An mmap interposer (this binary only): while armed, small anonymous mappings (thread
@@ -660,18 +661,6 @@ const bool g_exit_scenario = run_exit_scenario_if_asked();
 // mode: fork() does not wait for the setup (the negative control: the child inherits the
 // half-done guard and hangs). Found by the soak; measured before the fix with forks during
 // other threads' first draws: 2-4 of 300 processes had a child hang.
-std::atomic<bool> g_parked_in_setup{false};
-std::atomic<bool> g_fork_returned{false};
-void park_inside_setup() {
-  rng_internal::g_test_hooks.inside_setup = nullptr;
-  g_parked_in_setup = true;
-  // No fixed sleep: the fork lands inside the setup however slowly the main thread runs.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (!g_fork_returned.load() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
-
 bool run_setup_fork_scenario_if_asked() {
   const char* mode = std::getenv("SNAPSAFE_FAULT_SETUP_FORK");
   const char* fd = std::getenv("SNAPSAFE_FAULT_EXIT_FD");
@@ -679,26 +668,16 @@ bool run_setup_fork_scenario_if_asked() {
   if (std::strchr(mode, 'n') != nullptr) {
     rng_internal::g_test_hooks.disable_setup_fork_lock = true;
   }
-  rng_internal::g_test_hooks.inside_setup = &park_inside_setup;
-  std::thread first([] {
-    uint64_t value;
-    (void)snapsafe_u64(&value);
-  });
-  while (!g_parked_in_setup.load()) sched_yield();
-  const pid_t pid = fork();
-  g_fork_returned = true;
-  if (pid == 0) {
-    alarm(2);
-    uint64_t value = 0;
-    _exit(snapsafe_u64(&value) == 0 && value != 0 ? 0 : 3);
-  }
-  int raw = 0;
-  waitpid(pid, &raw, 0);
-  first.join();
-  const uint8_t status = static_cast<uint8_t>(WIFEXITED(raw) ? WEXITSTATUS(raw)
-                                                             : 128 + WTERMSIG(raw));
-  if (write(std::atoi(fd), &status, 1) != 1) _exit(4);
-  _exit(0);
+  testing::fork_during_setup(
+      [] {
+        uint64_t value;
+        (void)snapsafe_u64(&value);
+      },
+      [] {
+        uint64_t value = 0;
+        return snapsafe_u64(&value) == 0 && value != 0;
+      },
+      std::atoi(fd));
 }
 const bool g_setup_fork_scenario = run_setup_fork_scenario_if_asked();
 

@@ -18,32 +18,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "rng/internal/test_hooks.h"
 #include "rng/random_device.h"
+#include "tests/setup_fork_scenario.h"
 
 namespace snapsafe {
 namespace {
-
-std::atomic<bool> g_parked_in_setup{false};
-std::atomic<bool> g_fork_returned{false};
-
-void park_inside_setup() {
-  rng_internal::g_test_hooks.inside_setup = nullptr;
-  g_parked_in_setup = true;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (!g_fork_returned.load() && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
 
 bool run_scenario_if_asked() {
   const char* mode = std::getenv("SNAPSAFE_KERNEL_SETUP_FORK");
@@ -53,28 +39,18 @@ bool run_scenario_if_asked() {
   if (std::strchr(mode, 'n') != nullptr) {
     rng_internal::g_test_hooks.kernel_output_skips_setup = true;
   }
-  rng_internal::g_test_hooks.inside_setup = &park_inside_setup;
-  std::thread first([] {
-    random_device device("kernel");
-    (void)device();
-  });
-  while (!g_parked_in_setup.load()) sched_yield();
-  const pid_t pid = fork();
-  g_fork_returned = true;
-  if (pid == 0) {
-    alarm(2);
-    random_device device("kernel");
-    unsigned int value = 0;
-    for (int i = 0; i < 4 && value == 0; ++i) value = device();
-    _exit(value != 0 ? 0 : 3);
-  }
-  int raw = 0;
-  waitpid(pid, &raw, 0);
-  first.join();
-  const uint8_t status =
-      static_cast<uint8_t>(WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw));
-  if (write(std::atoi(fd), &status, 1) != 1) _exit(4);
-  _exit(0);
+  testing::fork_during_setup(
+      [] {
+        random_device device("kernel");
+        (void)device();
+      },
+      [] {
+        random_device device("kernel");
+        unsigned int value = 0;
+        for (int i = 0; i < 4 && value == 0; ++i) value = device();
+        return value != 0;
+      },
+      std::atoi(fd));
 }
 const bool g_scenario = run_scenario_if_asked();
 
