@@ -196,7 +196,7 @@ SNAPSAFE_COUNTER_FILE="$dir/missing" run 1 genid bump; stderr_has "$dir/missing:
 printf 'garbage-garbage!' >"$dir/corrupt"
 run 1 genid bump --file "$dir/corrupt"; stderr_has 'corrupt counter file'
 [ "$(cat "$dir/corrupt")" = "garbage-garbage!" ] || fail "a corrupt file is left alone"
-run 2 genid; stderr_has 'which one: read, bump or wait'
+run 2 genid; stderr_has 'which one: read, bump, wait or follow'
 run 2 genid frob; stderr_has "unknown genid command 'frob'"
 run 2 genid read extra; stderr_has "unexpected argument 'extra'"
 run 2 genid read --min 1; stderr_has "unknown option '--min'"

@@ -49,6 +49,8 @@ const char kGeneralHelp[] =
     "  genid bump [--min N|--set V] [--file PATH] [--reseed-kernel]\n"
     "                                      advance it (a restore hook runs this)\n"
     "  genid wait [--timeout-ms T]         wait until SysGenID watchers acknowledged it\n"
+    "  genid follow [--file PATH] [--sources LIST] [--reseed-kernel] ...\n"
+    "                                      bump the counter file on every VM restore (root)\n"
     "  help [COMMAND]                      this text, or one command's in full\n"
     "\n"
     "Exit status: 0 success, 1 runtime error, 2 usage error (messages on stderr).\n";
@@ -85,6 +87,9 @@ const std::map<std::string, std::string>& command_help() {
        "usage: snapsafe genid read [--file PATH]\n"
        "       snapsafe genid bump [--min N | --set VALUE] [--file PATH] [--reseed-kernel]\n"
        "       snapsafe genid wait [--timeout-ms T]\n"
+       "       snapsafe genid follow [--file PATH] [--sources LIST] [--reseed-kernel]\n"
+       "                             [--interval-ms N] [--vmclock-path P] [--sysgenid-path P]\n"
+       "                             [--once] [--test-sources]\n"
        "\n"
        "The system generation: a number that changes whenever this system's memory may\n"
        "have been duplicated (a VM or container restored from a snapshot).\n"
@@ -118,7 +123,22 @@ const std::map<std::string, std::string>& command_help() {
        "          generation (SYSGENID_WAIT_WATCHERS), then prints the generation. Opens\n"
        "          the device read-write: it acknowledges each change it sees.\n"
        "          --timeout-ms T: give up after T ms (0..86400000; 0, the default: wait\n"
-       "          as long as it takes); a timeout exits 1.\n"},
+       "          as long as it takes); a timeout exits 1.\n"
+       "  follow  runs until killed (a root service: packaging/snapsafe-genid-follow.service):\n"
+       "          watches the VM generation signals only root can see and bumps the\n"
+       "          world-readable counter file (--file, else SNAPSAFE_COUNTER_FILE, else\n"
+       "          /run/snapsafe/generation; created if missing) on each change, so that\n"
+       "          non-root processes and containers naming it reseed. One line per event\n"
+       "          on stderr. Asynchronous: a clone may draw before it runs (docs/DESIGN.md).\n"
+       "          --sources LIST: comma-separated, of vmclock (/dev/vmclock0, or\n"
+       "          --vmclock-path P; poll() where the kernel notifies, else compared every\n"
+       "          --interval-ms N, 1..60000, default 100), uevent (the kernel's vmgenid\n"
+       "          uevent NEW_VMGENID=1) and sysgenid (/dev/sysgenid, or --sysgenid-path P:\n"
+       "          a tracked watcher, acknowledged after the bump). Default: every one that\n"
+       "          opens; named ones must all open (exit 1 otherwise).\n"
+       "          --reseed-kernel: as for bump, before each bump. --once: exit after the\n"
+       "          first bump. --test-sources (tests only): accept a regular file as the\n"
+       "          VMClock page and uevents from user-space senders.\n"},
       {"help",
        "usage: snapsafe help [COMMAND]\n"
        "\n"
@@ -237,16 +257,19 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
       {"read", {{"--file"}, {}}},
       {"bump", {{"--min", "--set", "--file"}, {"--reseed-kernel"}}},
       {"wait", {{"--timeout-ms"}, {}}},
+      {"follow",
+       {{"--file", "--sources", "--interval-ms", "--vmclock-path", "--sysgenid-path"},
+        {"--reseed-kernel", "--once", "--test-sources"}}},
   };
   if (command == "genid") {
-    if (args.size() < 3) throw UsageError{"genid", "which one: read, bump or wait?"};
+    if (args.size() < 3) throw UsageError{"genid", "which one: read, bump, wait or follow?"};
     invocation.kind = Invocation::Kind::kHelp;
     invocation.topic = "genid";
     if (args[2] == "--help" || args[2] == "-h") return invocation;
     const auto it = kGenidCommands->find(args[2]);
     if (it == kGenidCommands->end()) {
       throw UsageError{"genid",
-                       "unknown genid command '" + shown(args[2]) + "' (read, bump or wait)"};
+                       "unknown genid command '" + shown(args[2]) + "' (read, bump, wait or follow)"};
     }
     invocation.parsed = parse("genid", args, 3, it->second.values, it->second.flags);
     if (invocation.parsed.help) return invocation;

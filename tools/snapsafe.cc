@@ -8,6 +8,8 @@
 //   snapsafe genid read [--file PATH]
 //   snapsafe genid bump [--min N | --set VALUE] [--file PATH] [--reseed-kernel]
 //   snapsafe genid wait [--timeout-ms T]
+//   snapsafe genid follow [--file PATH] [--sources LIST] [--reseed-kernel] ...
+//                                      (tools/genid_follow.h)
 //   snapsafe help [COMMAND]            (also: snapsafe --help, snapsafe COMMAND --help)
 //
 // Exit status: 0 success, 1 runtime error, 2 usage error; every error on stderr, one line
@@ -51,6 +53,7 @@
 #include "rng/ids.h"
 #include "rng/status.h"
 #include "tools/cli_args.h"
+#include "tools/genid_follow.h"
 #include "tools/kernel_reseed.h"
 #include "tools/sysgenid_device.h"
 
@@ -346,6 +349,14 @@ int cmd_genid_wait(const Parsed& parsed, Output& out) {
   return kExitOk;
 }
 
+int cmd_genid_follow(const Parsed& parsed, Output& out) {
+  out.flush();
+  snapsafe::tools::Follower follower(snapsafe::tools::follow_options(
+      parsed, env_or("SNAPSAFE_COUNTER_FILE", snapsafe::genid::kDefaultCounterFilePath),
+      env_or("SNAPSAFE_SYSGENID_PATH", snapsafe::genid::kDefaultSysgenidPath)));
+  return follower.run();
+}
+
 // ---- Dispatch ----
 
 int print_help(const std::string& topic) {
@@ -374,7 +385,7 @@ int run(const std::vector<std::string>& args, Output& out) {
       {"status", &cmd_status},         {"uuid", &cmd_uuid},
       {"bytes", &cmd_bytes},           {"reqid", &cmd_reqid},
       {"genid read", &cmd_genid_read}, {"genid bump", &cmd_genid_bump},
-      {"genid wait", &cmd_genid_wait},
+      {"genid wait", &cmd_genid_wait}, {"genid follow", &cmd_genid_follow},
   };
   return kRun.at(invocation.command)(invocation.parsed, out);
 }
