@@ -11,6 +11,10 @@
 #                                           (OpenSSL 3.0+) and openssl-snapsafe-3.5.cnf (3.5+)
 #   include/snapsafe/snapsafe.h             the C API (C and any FFI)
 #   bin/snapsafe, bin/snapsafe_counter      the command-line tool, the counter tool
+#   lib/systemd/system/snapsafe-genid-follow.service
+#                                           `snapsafe genid follow` as a service (PREFIX
+#                                           filled in); lib/udev/rules.d/70-snapsafe-vmclock.rules,
+#                                           the alternative: /dev/vmclock0 readable by all
 set -euo pipefail
 if [ $# -ne 1 ] || [ -z "$1" ]; then
   echo "usage: bazel run //:install -- PREFIX" >&2
@@ -25,7 +29,8 @@ runfiles="${RUNFILES_DIR:-$0.runfiles}/snapsafe"
 [ -d "$runfiles" ] || runfiles="$PWD"  # bazel run's working directory is the runfiles tree
 
 install -d "$prefix/include/snapsafe" "$prefix/lib/pkgconfig" "$prefix/lib/cmake/snapsafe" \
-  "$prefix/lib/ossl-modules" "$prefix/share/snapsafe" "$prefix/bin"
+  "$prefix/lib/ossl-modules" "$prefix/share/snapsafe" "$prefix/bin" \
+  "$prefix/lib/systemd/system" "$prefix/lib/udev/rules.d"
 for dir in rng rng/internal genid; do
   install -d "$prefix/include/snapsafe/$dir"
   for header in "$runfiles/$dir"/*.h; do
@@ -60,4 +65,9 @@ install -m 0644 "$runfiles/snapsafe.h" "$prefix/include/snapsafe/snapsafe.h"
 sed "s|@PREFIX@|$prefix|g" "$runfiles/packaging/snapsafe.pc.in" >"$prefix/lib/pkgconfig/snapsafe.pc"
 install -m 0644 "$runfiles/packaging/snapsafeConfig.cmake.in" \
   "$prefix/lib/cmake/snapsafe/snapsafeConfig.cmake"
+sed "s|@PREFIX@|$prefix|g" "$runfiles/packaging/snapsafe-genid-follow.service" \
+  >"$prefix/lib/systemd/system/snapsafe-genid-follow.service"
+chmod 0644 "$prefix/lib/systemd/system/snapsafe-genid-follow.service"
+install -m 0644 "$runfiles/packaging/70-snapsafe-vmclock.rules" \
+  "$prefix/lib/udev/rules.d/70-snapsafe-vmclock.rules"
 echo "snapsafe installed under $prefix"

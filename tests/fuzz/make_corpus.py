@@ -234,3 +234,15 @@ for name, calls in [
                                (UUID_V7, False, 37)]),
 ]:
     write("c_api_fuzz", name, c_api_input(calls))
+
+
+# ---- uevent_parse_fuzz: the datagram itself ----
+for name, payload in [
+    ("vmgenid_change", b"change@/devices/LNXSYSTM:00/LNXSYBUS:00/QEMUVGID:00\0ACTION=change\0"
+                       b"DEVPATH=/devices/LNXSYSTM:00/LNXSYBUS:00/QEMUVGID:00\0SUBSYSTEM=acpi\0"
+                       b"NEW_VMGENID=1\0SEQNUM=1234\0"),
+    ("add_event", b"add@/devices/virtual/misc/vmclock0\0ACTION=add\0MAJOR=10\0MINOR=122\0"),
+    ("udev_message", b"libudev\0\xfe\xed\xca\xfe\0\0\0\0"),
+    ("no_terminator", b"change@/x\0NEW_VMGENID=1"),
+]:
+    write("uevent_parse_fuzz", name, payload)
