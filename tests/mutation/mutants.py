@@ -513,3 +513,32 @@ MUTANTS = [
          new="bool usable(AesVariant v) { return cpu_has(v); }",
          tests=["//tests:aes_ctr_in_page_test"]),
 ]
+
+# --- h5: `snapsafe genid follow` (tools/genid_follow.cc, tools/uevent.cc) ---
+MUTANTS += [
+    dict(id="follow-vmclock-compare", file="tools/genid_follow.cc",
+         what="the follower bumping only when vm_generation_counter changed",
+         old="  if (now == vmclock_last_) return false;\n",
+         new="  if (false) return false;\n",
+         tests=["//tests:genid_follow_test"]),
+    dict(id="follow-bump-call", file="tools/genid_follow.cc",
+         what="the follower's bump of the counter file on a change",
+         old="  if (!bump(pending_why_)) return 0;\n",
+         new="  if (false) return 0;\n",
+         tests=["//tests:genid_follow_test"]),
+    dict(id="follow-ack-after-bump", file="tools/genid_follow.cc",
+         what="acknowledging a SysGenID change only after the counter file moved",
+         old="  if (!bump(pending_why_)) return 0;\n  bump_pending_ = false;\n",
+         new="  acknowledge_sysgenid();\n  if (!bump(pending_why_)) return 0;\n  bump_pending_ = false;\n",
+         tests=["//tests:genid_follow_test"]),
+    dict(id="follow-uevent-sender", file="tools/genid_follow.cc",
+         what="taking uevents from the kernel only (sender port 0)",
+         old="  return family == AF_NETLINK && port == 0;",
+         new="  return family == AF_NETLINK || port == 0;",
+         tests=["//tests:genid_follow_test"]),
+    dict(id="follow-uevent-action", file="tools/uevent.cc",
+         what="a vmgenid change only for a \"change\" uevent",
+         old="  event.new_vmgenid = vmgenid_field && event.action == \"change\";",
+         new="  event.new_vmgenid = vmgenid_field;",
+         tests=["//tests:genid_follow_test"]),
+]
