@@ -92,7 +92,7 @@ class Vm:
         self.out = os.path.join(w, f"out-{name}.log")
         self.sock = os.path.join(w, f"{name}.qmp")
         cmdline = (f"console=ttyS0 quiet panic=-1 "
-                   f"vmtest={'clone' if args.demo or args.negative_control else 'all'} "
+                   f"vmtest={getattr(args, 'vmtest', None) or ('clone' if args.demo or args.negative_control else 'all')} "
                    f"vmtick={args.tick}")
         if args.negative_control:
             cmdline += " vmsnapsafe=fork-only-unsafe"
