@@ -117,6 +117,8 @@ def run(args, vms):
         vm.kill()
 
     orig_after = ticks_of(orig.text(orig.offset))
+    # Every value the original drew (the snapshot may have cut a tick line in two).
+    orig_all = {v for _, v, _ in ticks_of(orig.text())["snapsafe-follow"]}
     orig_values = {v for _, v, _ in orig_after["snapsafe-follow"]}
     orig_nofollow = {t: v for t, v, _ in orig_after["snapsafe-nofollow"]}
     distinct, repeats = True, True
@@ -131,11 +133,13 @@ def run(args, vms):
         values = {v for _, v in after}
         shared_orig = len(values & orig_values)
         after_sets.append(values)
-        in_window_repeat = sum(1 for _, v in window if v in orig_values)
+        in_window_repeat = sum(1 for _, v in window if v in orig_all)
         log(f"vm-follow: {vm.name}: follower: {m.group(1)}; bump seen "
             f"{vm.bump_time - vm.cont_time:.2f} s after cont (host, TCG); ticks in the window "
             f"before it: {len(window)} ({in_window_repeat} repeat the original's); "
             f"{len(after)} after: {shared_orig} shared with the original")
+        for line in re.findall(r"^snapsafe genid follow: .*$", text, re.M):
+            log(f"vm-follow: {vm.name}:   | {line}")
         distinct &= len(after) >= AFTER_BUMP_TICKS - 1 and shared_orig == 0
         nofollow = {t: v for t, v, _ in ticks["snapsafe-nofollow"]}
         common = [t for t in nofollow if t in orig_nofollow and t > snap_tick]
