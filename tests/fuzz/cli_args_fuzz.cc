@@ -14,7 +14,10 @@
 //    or a command with help; a run is a known command whose options are its own;
 //  - numbers: parse_number, on every argument and bound, agrees with an independent
 //    oracle (digits only, no overflow, at most the bound), and the -n / N / --min /
-//    --timeout-ms values the commands get are the oracle's values of their texts.
+//    --timeout-ms values the commands get are the oracle's values of their texts;
+//  - `genid follow`'s options (tools/genid_follow.h): accepted exactly when the oracle's
+//    paths, source list and interval are, and then what it returns is what they say.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -24,6 +27,7 @@
 
 #include "tests/fuzz/fuzz_util.h"
 #include "tools/cli_args.h"
+#include "tools/genid_follow.h"
 
 namespace {
 
@@ -188,6 +192,55 @@ void run_command(const cli::Invocation& invocation) {
         }
       });
     }
+  } else if (command == "genid follow") {
+    check_options_belong(p, {"--file", "--sources", "--interval-ms", "--vmclock-path",
+                             "--sysgenid-path"},
+                         {"--reseed-kernel", "--once", "--test-sources"});
+    bool paths_ok = true;
+    for (const char* name : {"--file", "--vmclock-path", "--sysgenid-path"}) {
+      const auto it = p.values.find(name);
+      paths_ok &= it == p.values.end() || !it->second.empty();
+    }
+    // --sources: comma-separated known names, at least one (a trailing comma ends the list).
+    bool sources_ok = true;
+    std::set<std::string> named;
+    if (const auto it = p.values.find("--sources"); it != p.values.end()) {
+      std::string text = it->second;
+      if (!text.empty() && text.back() == ',') text.pop_back();
+      size_t start = 0;
+      while (!text.empty() && start <= text.size()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        named.insert(text.substr(start, comma - start));
+        start = comma + 1;
+      }
+      for (const std::string& name : named) {
+        sources_ok &= name == "vmclock" || name == "uevent" || name == "sysgenid";
+      }
+      sources_ok &= !named.empty();
+    }
+    const auto interval = p.values.find("--interval-ms");
+    const bool interval_ok =
+        interval == p.values.end() ||
+        oracle_number(interval->second, snapsafe::tools::kMaxFollowIntervalMs).value_or(0) > 0;
+    expect(no_positional && paths_ok && sources_ok && interval_ok, command, [&] {
+      const snapsafe::tools::FollowOptions options =
+          snapsafe::tools::follow_options(p, "/run/default", "/dev/default");
+      FUZZ_CHECK(options.sources_named == (p.values.count("--sources") != 0), "--sources");
+      if (options.sources_named) {
+        FUZZ_CHECK(options.vmclock == (named.count("vmclock") != 0) &&
+                       options.uevent == (named.count("uevent") != 0) &&
+                       options.sysgenid == (named.count("sysgenid") != 0),
+                   "--sources names");
+      }
+      FUZZ_CHECK(options.reseed_kernel == (p.flags.count("--reseed-kernel") != 0) &&
+                     options.once == (p.flags.count("--once") != 0) &&
+                     options.test_sources == (p.flags.count("--test-sources") != 0),
+                 "follow flags");
+      if (interval != p.values.end()) {
+        FUZZ_CHECK(options.interval_ms == *oracle_number(interval->second, UINT64_MAX),
+                   "--interval-ms value");
+      }
+    });
   } else {
     FUZZ_CHECK(false, "run of an unknown command '%s'", command.c_str());
   }
