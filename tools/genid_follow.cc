@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include "genid/counter_file.h"
 #include "genid/file_trust.h"
