@@ -1,4 +1,4 @@
-// The in-page AES-256-CTR keystream (rng/internal/aes_ctr_in_page.h, issue 24) against
+// The in-page AES-256-CTR keystream (rng/internal/aes_ctr_in_page.h) against
 // today's OpenSSL EVP construction (rng/internal/keystream.h), in one run:
 //   evp/ctr_{4k,16k}            EVP AES-256-CTR keystream on a keyed context (the anchor:
 //                               what snapsafe_bench's keystream/aes256ctr_* measure)

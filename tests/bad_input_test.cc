@@ -113,7 +113,7 @@ TEST(BadInput, TruncatedSysgenidStandIn) {
                        "truncated");
 }
 
-// ---- SysGenID paths nobody else may control (issue 21, 4.4) ----
+// ---- SysGenID paths nobody else may control ----
 // SNAPSAFE_SYSGENID_PATH used to be opened with a plain open(): a 0666 file, or one of
 // another user, was watched and buffered; its owner could hold the generation still, or
 // truncate the file under the mapping and kill the process with SIGBUS.

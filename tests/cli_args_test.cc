@@ -94,7 +94,7 @@ std::string bump_message(std::vector<std::string> args, bool device) {
   }
 }
 
-// Issue 23: a counter-file bump draws a random generation, so --min has no meaning there;
+// A counter-file bump draws a random generation (not +1), so --min has no meaning there;
 // --set VALUE (a counter file only) takes a generation handed in from the host.
 TEST(CliArgs, BumpSetAndMinByTarget) {
   EXPECT_EQ(bump_message({"--min", "5"}, /*device=*/true), "");
@@ -121,7 +121,7 @@ TEST(CliArgs, BumpSetAndMinByTarget) {
             std::nullopt);
 }
 
-// `genid bump --min` on the device never saturates it (issue 21, 4.9): one
+// `genid bump --min` on the device never saturates it: one
 // `--min 4294967295` used to pin the counter at U32_MAX, after which no VM clone was ever
 // signalled again (kernel_shim/sysgenid.c keeps it there) while status() still claimed
 // VM-clone coverage.

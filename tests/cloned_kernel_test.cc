@@ -1,4 +1,4 @@
-// Issue 23, part 1: clones must differ even when the guest kernel's RNG is a clone.
+// Clones must differ even when the guest kernel's RNG is a clone.
 //
 // Two fork children of one parent stand in for two clones of one snapshot: the same
 // memory, the same reseed counter, the same thread (address), every kernel RNG read

@@ -663,7 +663,7 @@ TEST(RandomStart, CreateStartsEveryFileAtAFreshRandomGeneration) {
   EXPECT_EQ(starts.size(), 128u);
 }
 
-// ---- Issue 23: the bump carries the clone's identity. Clones of one snapshot hold copies
+// ---- The bump carries the clone's identity (a fresh random generation, not +1). Clones of one snapshot hold copies
 // of one file at one generation; each is bumped where its bump runs (the host). With +1
 // every clone got the same new generation, so under a cloned guest kernel RNG and no
 // RDRAND their reseeds hashed the same material (tests/cloned_kernel_test.cc shows the
@@ -1124,7 +1124,7 @@ TEST(Trust, VmclockStandInFollowsTheSameRules) {
   EXPECT_THAT(genid::open_vmclock(source.path()).error, HasSubstr("writable by group or others"));
 }
 
-// ---- Beneath a given root (snapsafe_counter --root /proc/PID/root, issue 21): the path,
+// ---- Beneath a given root (snapsafe_counter --root /proc/PID/root): the path,
 // absolute symlinks and ".." stay beneath it; errno tells a missing file from a refusal.
 // tests/criu:task_root_test does the same through the tool and the hook, with a real
 // second mount namespace and the negative control (the old text path bumps the host's file).

@@ -1,4 +1,4 @@
-// Fault injection (issue 13): faults provoked for real in the middle of a run, each case
+// Fault injection: faults provoked for real in the middle of a run, each case
 // one that no other test covers (docs/TESTING.md maps the ones they do), each with a
 // negative control that shows the fault or hazard really happened:
 //
@@ -182,7 +182,7 @@ CloneOutcome clone_with_getrandom_failing(const std::string& path, bool bump) {
       char go;
       if (read(gate[0], &go, 1) != 1) _exit(5);
       // The bump first: it runs where the restore hook runs (the host) and draws its
-      // fresh generation from getrandom there (issue 23); this process's getrandom fails.
+      // fresh generation from getrandom there; this process's getrandom fails.
       if (bump) {
         genid::Generation generation;
         if (!genid::counter_file_bump(path, &generation).empty()) _exit(7);

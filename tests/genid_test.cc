@@ -184,7 +184,7 @@ TEST(CounterFile, CreateKeepsAnExistingValidFile) {
   genid::Generation bumped = 0;
   ASSERT_EQ(genid::counter_file_bump(path, &bumped), "");
   ASSERT_EQ(genid::counter_file_bump(path, &bumped), "");
-  EXPECT_NE(bumped, start);  // a fresh random generation each time (issue 23)
+  EXPECT_NE(bumped, start);  // a fresh random generation each time, not +1
   ASSERT_EQ(genid::counter_file_create(path), "");
   ASSERT_EQ(genid::counter_file_read(path, &generation), "");
   EXPECT_EQ(generation, bumped) << "create must never reset a live generation";
@@ -195,7 +195,7 @@ TEST(CounterFile, ConcurrentBumpsAreAtomic) {
   ASSERT_EQ(genid::counter_file_create(path), "");
   genid::Generation start = 0;
   ASSERT_EQ(genid::counter_file_read(path, &start), "");
-  // Each bump stores a fresh random generation with a compare-and-swap (issue 23): every
+  // Each bump stores a fresh random generation with a compare-and-swap (not +1): every
   // one of the 1000 is stored (all distinct, none the start), and the file ends at one.
   std::vector<genid::Generation> by_a, by_b;
   auto bumper = [&](std::vector<genid::Generation>* values) {

@@ -1,4 +1,4 @@
-// Kernel-backed draws allocate nothing (issue 21, 4.5), at any size.
+// Kernel-backed draws allocate nothing, at any size.
 //
 // Outputs over 64 bytes used to be masked by an AES-256-CTR keystream under a hardware key,
 // in an OpenSSL cipher context allocated per draw (EVP_CIPHER_CTX_new), also when the draw

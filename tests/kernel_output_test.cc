@@ -214,7 +214,7 @@ TEST_F(KernelOutput, AFailingHardwareRngFallsBackToAFreshKernelRead) {
 }
 
 // status() judges RDRAND by the health checks the draws apply, not by its CPUID bit
-// (issue 21, 4.7): a CPU whose RDRAND returns all ones (the AMD erratum) masks nothing,
+// a CPU whose RDRAND returns all ones (the AMD erratum) masks nothing,
 // so a cloned kernel's output repeats, and status() must say that case is not covered.
 uint64_t all_ones() { return ~uint64_t{0}; }
 

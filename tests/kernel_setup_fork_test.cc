@@ -1,4 +1,4 @@
-// random_device("kernel") and the fork-safe one-time setup (issue 21, 4.3).
+// random_device("kernel") and the fork-safe one-time setup.
 //
 // random_device("kernel") goes straight to kernel_output(), not through a draw's slow path.
 // It used to skip the one-time setup (rng/internal/setup.h) that fork()'s handlers wait

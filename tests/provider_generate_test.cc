@@ -1,4 +1,4 @@
-// The OpenSSL provider's generate call (provider/snapsafe_provider.cc, issue 21 item 4.6),
+// The OpenSSL provider's generate call (provider/snapsafe_provider.cc),
 // through OpenSSL itself: the provider is registered as a built-in in a private library
 // context whose three DRBGs are SNAPSAFE (RAND_set_DRBG_type, as `random = SNAPSAFE` in
 // the shipped config does), linked with the library's test hooks.

@@ -177,8 +177,8 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<1>(info.param) ? "AfterCopy" : "BeforeCopy");
     });
 
-// --- fork() from a handler that interrupted a slow-path or kernel-served draw (issue 21,
-// 4.1). The fast path's stamp re-read (above) does not reach these: a reseed (the first
+// --- fork() from a handler that interrupted a slow-path or kernel-served draw. The
+// fast path's stamp re-read (above) does not reach these: a reseed (the first
 // draw), a refill, a bulk draw over 1 KiB, a kernel-backed draw over 64 bytes and one of
 // 16. Each is interrupted at a test hook by a signal whose handler forks. The slow path
 // re-reads the state's stamp before it returns (draw.cc, unchanged_since), kernel_output

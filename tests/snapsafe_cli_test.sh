@@ -140,7 +140,7 @@ printf 'SSGENv1\n\000\000\000\000\000\000\000\000' >"$file"
 chmod 0644 "$file"
 [ "$("$counter_tool" read "$file")" = 0 ] || fail "the hand-made counter file reads 0"
 run 0 genid read --file "$file"; [ "$(cat "$out")" = 0 ] || fail "genid read: 0"
-# bump: a fresh random generation (issue 23: not +1), never the one it replaces.
+# bump: a fresh random generation (not +1), never the one it replaces.
 gen_of() { "$counter_tool" read "$file"; }
 run 0 genid bump --file "$file"; g1=$(cat "$out")
 [[ "$g1" =~ ^[0-9]+$ ]] && [ "$g1" != 0 ] && [ "$g1" != 1 ] || fail "genid bump: a random generation, not 0 + 1 ($g1)"
@@ -213,7 +213,7 @@ if [ -c /dev/zero ]; then
   run 1 genid bump; stderr_has "/dev/zero: not a SysGenID device \(SYSGENID_TRIGGER_GEN_UPDATE"
   run 1 genid bump --min 65536; stderr_has 'not a SysGenID device'
   run 2 genid bump --set 5; stderr_has '--set applies to a counter file only'; stdout_empty
-  # --min never more than 65536 ahead, never to 4294967295 (issue 21, 4.9): checked before
+  # --min never more than 65536 ahead, never to 4294967295: checked before
   # the ioctl, exit 2.
   run 2 genid bump --min 65537; stderr_has '--min 65537 is more than 65536 above the current generation 0 \(at most 65536\)'; stdout_empty
   run 2 genid bump --min 4294967295; stderr_has 'more than 65536 above'
@@ -226,7 +226,7 @@ else
   echo "SKIP: no /dev/zero for the device checks"
 fi
 
-# A FIFO at the device path (issue 21, 4.8): every genid command used to block in open()
+# A FIFO at the device path: every genid command used to block in open()
 # forever. Now refused, without opening it, at once (`timeout` bounds a regression; 124
 # would be a hang).
 mkfifo "$dir/fifo"

@@ -628,7 +628,7 @@ TEST_F(SysgenidDevice, ForkChildLeavesTheApplicationsDescriptorAlone) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Issue 21, 4.4 and 4.9: the device is opened through genid/file_trust.h, and a saturated
+// The device is opened through genid/file_trust.h, and a saturated
 // counter (4294967295, where the driver keeps it for good) is no source.
 
 // The fake node is a link to /dev/null: open_trusted() follows it (a trusted link) and

@@ -10,7 +10,7 @@ dir="${TEST_TMPDIR:-$(mktemp -d)}"
 file="$dir/generation"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 gen() { "$tool" read "$file"; }
-# Each bump stores a fresh random generation drawn here (issue 23: not +1): check that
+# Each bump stores a fresh random generation drawn here (not +1): check that
 # it changed, and remember it.
 last=0
 changed() { local now; now=$(gen); [ "$now" != "$last" ] || fail "$1 (still $now)"; last=$now; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The counter file inside a restored task's root (SNAPSAFE_COUNTER_IN_TASK_ROOT=1): the hook
 # and `snapsafe_counter --root` must bump the file the container maps, never the host's file
-# at the same path (issue 21 item 1).
+# at the same path.
 #
 # Part 1, any user: a plain directory as the root. Absolute symlinks and ".." stay beneath
 # it; the same file outside it (a decoy) is never touched.
@@ -33,7 +33,7 @@ mkdir -p "$root/c" "$top/c" && chmod 755 "$root" "$root/c" "$top/c"
 zero_file "$root/c/generation" && zero_file "$top/c/generation" || fail "setup"
 mkdir -m 755 "$root/run" && ln -s /c "$root/run/abs" && ln -s ../../../../c "$root/run/up"
 
-# A bump stores a fresh random generation (issue 23: not +1): bumped_to checks that the
+# A bump stores a fresh random generation (not +1): bumped_to checks that the
 # file beneath the root now holds what the tool printed, and that it changed.
 last=0
 bumped_to() {
@@ -117,7 +117,7 @@ good=$pid
 
 # The fix: the container's file moves, the host's decoy does not.
 hook_in "$good" 2>"$top/err" || fail "hook in task root exits 0 ($(cat "$top/err"))"
-# Each bump stores a fresh random generation (issue 23: not +1): check it changed.
+# Each bump stores a fresh random generation (not +1): check it changed.
 g1=$(inside "$file")
 [ "$g1" != 0 ] && [ "$g1" != unreadable ] || fail "the container's file was not bumped ($g1)"
 [ "$(gen "$file")" = 0 ] || fail "the host's decoy was bumped ($(gen "$file"))"

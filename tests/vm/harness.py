@@ -413,7 +413,7 @@ def judge(args, vms, orig, clones, new_guid, data, targets, snap_gen, snapshot_t
         if warm:
             log(f"  bump -> reseeded draw: {warm[0] / 1e3:.0f} us median, against "
                 f"{warm[1] / 1e3:.1f} us for a buffered draw (guest clock, warm, under TCG "
-                f"emulation; natively ~1.4 us p50: docs/PERFORMANCE.md)")
+                f"emulation; native numbers: docs/PERFORMANCE.md)")
         if first_ns:
             log(f"  first draw in a clone after its bump: {statistics.median(first_ns) / 1e3:.0f} us"
                 f" (cold: the restored QEMU translates the guest's code afresh)")
