@@ -88,7 +88,7 @@
 #include "genid/sysgenid.h"
 #include "rng/bit_gen.h"
 #include "rng/fill.h"
-#include "rng/ids.h"
+#include "ids/ids.h"
 #include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/kernel_entropy.h"
