@@ -1,4 +1,6 @@
 // File: rng/internal/draw.h
+// Not API: internal to snapsafe, installed only because rng/fill.h includes it
+// (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // The draw: every public API ends here. This header holds the whole fast path; draw.cc
 // holds everything else (first use, refill, reseed, kernel-backed mode, re-entry).

@@ -1,4 +1,6 @@
 // File: rng/internal/thread_state.h
+// Not API: internal to snapsafe, installed only because rng/internal/draw.h includes it
+// (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // The per-thread generator state, and its memory.
 //
