@@ -29,7 +29,7 @@
 
 #include "genid/counter_file.h"
 #include "genid/select.h"
-#include "rng/ids.h"
+#include "ids/ids.h"
 
 namespace {
 

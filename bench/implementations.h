@@ -27,7 +27,7 @@
 #include "bench/simulated_sources.h"
 #include "benchmark/benchmark.h"
 #include "rng/fill.h"
-#include "rng/ids.h"
+#include "ids/ids.h"
 #include "rng/internal/aes_ctr_in_page.h"
 #include "rng/internal/draw.h"
 #include "rng/internal/kernel_entropy.h"

@@ -2,7 +2,9 @@
 # bazel run //:install -- PREFIX
 # Lays out an installed snapsafe under PREFIX (a relative PREFIX is taken from the
 # directory bazel was run in):
-#   include/snapsafe/{rng,genid}/...        headers (compile with -I PREFIX/include/snapsafe)
+#   include/snapsafe/{rng,ids,capi,genid}/... headers (compile with -I PREFIX/include/snapsafe);
+#                                           of rng/internal/, only what they include
+#                                           (//rng/internal:installed_headers; not API)
 #   lib/libsnapsafe.a, lib/libsnapsafe.so   static and shared library (link -lcrypto too
 #                                           for the static one)
 #   lib/pkgconfig/snapsafe.pc               pkg-config --cflags --libs snapsafe
@@ -31,22 +33,27 @@ runfiles="${RUNFILES_DIR:-$0.runfiles}/snapsafe"
 install -d "$prefix/include/snapsafe" "$prefix/lib/pkgconfig" "$prefix/lib/cmake/snapsafe" \
   "$prefix/lib/ossl-modules" "$prefix/share/snapsafe" "$prefix/bin" \
   "$prefix/lib/systemd/system" "$prefix/lib/udev/rules.d"
-for dir in rng rng/internal genid; do
+# rng/internal/ holds only //rng/internal:installed_headers here (the runfiles have no
+# other internal header): those the public headers include, each marked "Not API".
+for dir in rng rng/internal ids capi genid; do
   install -d "$prefix/include/snapsafe/$dir"
   for header in "$runfiles/$dir"/*.h; do
     [ -e "$header" ] && install -m 0644 "$header" "$prefix/include/snapsafe/$dir/"
   done
 done
 
-# One static archive from the Bazel archives (rng, its in-page AES keystream, genid;
-# alwayslink archives are named .lo).
+# One static archive from the Bazel archives (rng, its internals and their in-page AES
+# keystream, ids, capi, genid; alwayslink archives are named .lo).
 archive() { if [ -e "$1.lo" ]; then echo "$1.lo"; else echo "$1.a"; fi; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 {
   echo "create $tmp/libsnapsafe.a"
-  echo "addlib $(archive "$runfiles/rng/libsnapsafe")"
-  echo "addlib $(archive "$runfiles/rng/libaes_ctr_in_page")"
+  echo "addlib $(archive "$runfiles/rng/librng")"
+  echo "addlib $(archive "$runfiles/rng/internal/libinternal")"
+  echo "addlib $(archive "$runfiles/rng/internal/libaes_ctr_in_page")"
+  echo "addlib $(archive "$runfiles/ids/libids")"
+  echo "addlib $(archive "$runfiles/capi/libcapi")"
   echo "addlib $(archive "$runfiles/genid/libgenid")"
   echo "save"
   echo "end"

@@ -15,10 +15,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "capi/c_api.h"
 #include "genid/counter_file.h"
 #include "genid/sysgenid.h"
 #include "genid/vmclock.h"
-#include "rng/c_api.h"
 #include "rng/fill.h"
 #include "rng/random_device.h"
 #include "rng/status.h"

@@ -18,8 +18,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "ids/ids.h"
 #include "rng/error.h"
-#include "rng/ids.h"
 #include "snapsafe.h"
 #include "tests/test_util.h"
 

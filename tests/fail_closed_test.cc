@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "rng/c_api.h"
+#include "capi/c_api.h"
 #include "rng/error.h"
 #include "rng/fill.h"
 #include "rng/random_device.h"

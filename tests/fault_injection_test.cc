@@ -64,10 +64,10 @@
 
 #include <gtest/gtest.h>
 
+#include "capi/c_api.h"
 #include "genid/counter_file.h"
 #include "genid/select.h"
 #include "genid/vmclock.h"
-#include "rng/c_api.h"
 #include "rng/error.h"
 #include "rng/fill.h"
 #include "rng/internal/draw.h"

@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "rng/c_api.h"
-#include "rng/ids.h"
+#include "capi/c_api.h"
+#include "ids/ids.h"
 
 namespace snapsafe {
 namespace {

@@ -19,7 +19,7 @@
 
 #include <gtest/gtest.h>
 
-#include "rng/c_api.h"
+#include "capi/c_api.h"
 #include "rng/fill.h"
 #include "tests/test_util.h"
 

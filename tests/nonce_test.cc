@@ -8,7 +8,8 @@
 
 #include <gtest/gtest.h>
 
-#include "rng/ids.h"
+#include "ids/ids.h"
+#include "ids/internal/epoch.h"
 #include "rng/internal/test_hooks.h"
 #include "tests/simulated_source.h"
 

@@ -15,8 +15,8 @@
 #include <string>
 
 #include "genid/counter_file.h"
+#include "ids/ids.h"
 #include "rng/bit_gen.h"
-#include "rng/ids.h"
 #include "rng/status.h"
 
 namespace {

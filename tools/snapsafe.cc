@@ -48,9 +48,9 @@
 
 #include "genid/counter_file.h"
 #include "genid/sysgenid.h"
+#include "ids/ids.h"
 #include "rng/error.h"
 #include "rng/fill.h"
-#include "rng/ids.h"
 #include "rng/status.h"
 #include "tools/cli_args.h"
 #include "tools/genid_follow.h"

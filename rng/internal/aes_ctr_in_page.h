@@ -1,4 +1,6 @@
 // File: rng/internal/aes_ctr_in_page.h
+// Not API: internal to snapsafe, installed only because rng/internal/thread_state.h includes it
+// (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // AES-256-CTR with its key schedule in caller memory (the thread's state page), on the
 // CPU's AES instructions: the one exception to "no hand-rolled crypto" (issue 24).

@@ -1,4 +1,6 @@
 // File: rng/internal/draw.h
+// Not API: internal to snapsafe, installed only because rng/fill.h includes it
+// (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // The draw: every public API ends here. This header holds the whole fast path; draw.cc
 // holds everything else (first use, refill, reseed, kernel-backed mode, re-entry).
@@ -129,18 +131,5 @@ template <typename T>
   *value = slow_value;
   return error;
 }
-
-// Seeds an exiting thread's state for the thread that will take it from the pool
-// (thread_state.h): a fresh key from the kernel for the current generation, stamped with
-// it, and a first short refill, exactly as a reseed (acknowledged too: a process whose
-// draws all come from pooled states has adapted, and must say so). The new owner's first
-// draw then checks the generation like any draw, and reseeds if it moved meanwhile. False (and `st` forgotten) when it cannot: the new owner
-// reseeds then. Called with `st` wiped and owned by no thread.
-bool seed_for_next_thread(ThreadState* st, EVP_CIPHER_CTX*& ctx) noexcept;
-
-// Process-wide counters, for status and tests: reseeds of live threads' states, and
-// states seeded at thread exit for the next thread.
-uint64_t reseed_count() noexcept;
-uint64_t pool_seed_count() noexcept;
 
 }  // namespace snapsafe::rng_internal

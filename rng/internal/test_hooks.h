@@ -1,4 +1,6 @@
 // File: rng/internal/test_hooks.h
+// Not API: internal to snapsafe, installed only because rng/internal/draw.h includes it
+// (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // Test-only hooks into the draw path. They exist only in the `//rng:snapsafe_testing`
 // build (SNAPSAFE_TESTING defined); in the production library every hook below is a

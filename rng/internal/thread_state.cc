@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "genid/select.h"
-#include "rng/internal/draw.h"
 #include "rng/internal/keystream.h"
 #include "rng/internal/state_keystream.h"
 #include "rng/internal/test_hooks.h"

@@ -1,4 +1,6 @@
 // File: rng/internal/thread_state.h
+// Not API: internal to snapsafe, installed only because rng/internal/draw.h includes it
+// (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // The per-thread generator state, and its memory.
 //
@@ -25,7 +27,7 @@
 // The state is zeroized when the thread exits, and kept (under evp with its parked cipher
 // context) for the next new thread (up to 64; beyond, unmapped and freed): a first draw
 // costs no mapping, no madvise calls, no page faults and no new cipher context. The exiting thread
-// also seeds the state afresh for its next owner (draw.h, seed_for_next_thread: a new
+// also seeds the state afresh for its next owner (seed_for_next_thread below: a new
 // key from the kernel, stamped with the current generation), so the first draw on a new
 // thread is served like any other, without a reseed (measured: p50 ~9 us -> ~1.5 us),
 // and a generation change meanwhile makes it reseed as usual. Nothing of the previous
@@ -116,5 +118,18 @@ void reset_wipe_on_fork_refusal_for_testing() noexcept;
 
 // Number of live thread states in the process (for tests and status).
 uint64_t live_thread_states() noexcept;
+
+// Seeds an exiting thread's state for the thread that will take it from the pool
+// (above; defined in draw.cc, which owns the reseed): a fresh key from the kernel for
+// the current generation, stamped with it, and a first short refill, exactly as a reseed (acknowledged too: a process whose
+// draws all come from pooled states has adapted, and must say so). The new owner's first
+// draw then checks the generation like any draw, and reseeds if it moved meanwhile. False (and `st` forgotten) when it cannot: the new owner
+// reseeds then. Called with `st` wiped and owned by no thread.
+bool seed_for_next_thread(ThreadState* st, EVP_CIPHER_CTX*& ctx) noexcept;
+
+// Process-wide counters (draw.cc), for status and tests: reseeds of live threads'
+// states, and states seeded at thread exit for the next thread.
+uint64_t reseed_count() noexcept;
+uint64_t pool_seed_count() noexcept;
 
 }  // namespace snapsafe::rng_internal

@@ -54,8 +54,8 @@
 #include <string>
 
 #include "absl/random/random.h"
+#include "ids/ids.h"
 #include "rng/fill.h"
-#include "rng/ids.h"
 #include "rng/status.h"
 
 namespace {

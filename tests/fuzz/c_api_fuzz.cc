@@ -9,7 +9,7 @@
 // was written. The generation source is a counter file the target creates (set through
 // SNAPSAFE_SOURCE / SNAPSAFE_COUNTER_FILE before the first draw), so draws are buffered and
 // snapshot-checked as in production, and one of the calls bumps it (a "restore": the next
-// draws reseed). Properties, the contract of rng/c_api.h:
+// draws reseed). Properties, the contract of capi/c_api.h:
 //  - the return value: 0, or EINVAL for exactly the NULL / too small / out-of-range
 //    arguments it lists, ERANGE for a status buffer too small (the size needed reported);
 //  - on failure the output (the 37, 33 or 16 bytes the function defines; the whole buffer
@@ -30,7 +30,7 @@
 #include <string_view>
 
 #include "genid/counter_file.h"
-#include "rng/uuid.h"
+#include "ids/uuid.h"
 #include "snapsafe.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -1,4 +1,4 @@
-// Fuzz target: UUID text parsing, snapsafe::parse_uuid (rng/uuid.h) and the C API's
+// Fuzz target: UUID text parsing, snapsafe::parse_uuid (ids/uuid.h) and the C API's
 // snapsafe_uuid_parse / snapsafe_uuid_format (snapsafe.h).
 //
 // Design: the whole input is the text, handed over as a view of libFuzzer's own buffer
@@ -26,8 +26,8 @@
 #include <string>
 #include <string_view>
 
-#include "rng/c_api.h"
-#include "rng/uuid.h"
+#include "capi/c_api.h"
+#include "ids/uuid.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

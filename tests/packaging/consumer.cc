@@ -2,8 +2,8 @@
 // a UUID and the protecting source.
 #include <cstdio>
 
+#include "ids/ids.h"
 #include "rng/fill.h"
-#include "rng/ids.h"
 #include "rng/status.h"
 
 int main() {

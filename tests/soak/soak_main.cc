@@ -43,9 +43,9 @@
 #include <thread>
 #include <vector>
 
+#include "capi/c_api.h"
 #include "genid/counter_file.h"
 #include "tests/proc_self.h"
-#include "rng/c_api.h"
 #include "rng/internal/thread_state.h"
 #include "rng/status.h"
 

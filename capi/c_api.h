@@ -1,4 +1,4 @@
-/* File: rng/c_api.h  (public name: snapsafe.h, which includes this file)
+/* File: capi/c_api.h  (public name: snapsafe.h, which includes this file)
  *
  * The C interface to snapsafe, for C and any FFI (plain integers, pointers and sizes; no
  * structs, no callbacks, no global state of the caller's).
@@ -36,8 +36,8 @@
  *   uint64_t die;
  *   snapsafe_uniform(6, &die);                          // 0..5, no modulo bias
  */
-#ifndef SNAPSAFE_RNG_C_API_H_
-#define SNAPSAFE_RNG_C_API_H_
+#ifndef SNAPSAFE_CAPI_C_API_H_
+#define SNAPSAFE_CAPI_C_API_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -62,7 +62,7 @@ int snapsafe_u64(uint64_t* out);
  * 0 (*out is then 0 if out is not NULL). */
 int snapsafe_uniform(uint64_t bound, uint64_t* out);
 
-/* A version 4 (random) or version 7 (time-ordered, see rng/uuid.h) UUID as text: 36
+/* A version 4 (random) or version 7 (time-ordered, see ids/uuid.h) UUID as text: 36
  * lower-case characters and a NUL in out[0..36]. EINVAL if out is NULL or out_size < 37. */
 int snapsafe_uuid_v4(char* out, size_t out_size);
 int snapsafe_uuid_v7(char* out, size_t out_size);
@@ -104,4 +104,4 @@ int snapsafe_source_name(char* out, size_t out_size);
 }  /* extern "C" */
 #endif
 
-#endif  /* SNAPSAFE_RNG_C_API_H_ */
+#endif  /* SNAPSAFE_CAPI_C_API_H_ */

@@ -1,4 +1,4 @@
-// File: rng/uuid.h
+// File: ids/uuid.h
 //
 // UUIDs (RFC 9562) whose random bits come from the snapshot-safe generator: version 4
 // (122 random bits) and version 7 (a Unix millisecond timestamp, a per-thread monotonic

@@ -1,10 +1,10 @@
 // Nonces and the nonce sequence: see nonce.h.
-#include "rng/nonce.h"
+#include "ids/nonce.h"
 
 #include <stdexcept>
 
 #include "genid/select.h"
-#include "rng/ids.h"
+#include "ids/internal/epoch.h"
 
 namespace snapsafe {
 namespace {

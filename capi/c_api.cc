@@ -1,6 +1,6 @@
 // The C interface: see c_api.h. Every entry point catches everything (no exception may
 // cross into C) and zeroes its output on failure.
-#include "rng/c_api.h"
+#include "capi/c_api.h"
 
 #include <cerrno>
 #include <cstring>
@@ -8,8 +8,9 @@
 #include <string>
 
 #include "genid/select.h"
+#include "ids/request_id.h"
+#include "ids/uuid.h"
 #include "rng/error.h"
-#include "rng/ids.h"
 #include "rng/internal/draw.h"
 #include "rng/status.h"
 

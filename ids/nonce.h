@@ -1,4 +1,4 @@
-// File: rng/nonce.h
+// File: ids/nonce.h
 //
 // Nonces from the snapshot-safe generator: random nonces of any size, and a nonce
 // sequence for one key whose 96-bit values never repeat within the process and differ

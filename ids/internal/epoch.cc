@@ -1,5 +1,5 @@
-// Request IDs, and the fork token ID state is stamped with: see ids.h.
-#include "rng/ids.h"
+// The fork token ID state is stamped with: see epoch.h.
+#include "ids/internal/epoch.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
@@ -60,24 +60,5 @@ namespace ids_testing {
 Hooks g_hooks;
 }  // namespace ids_testing
 #endif
-
-namespace {
-constexpr char kHex[] = "0123456789abcdef";
-}  // namespace
-
-void request_id_to_chars(char* out) {
-  uint8_t bytes[16];
-  fill(bytes, sizeof bytes);
-  for (size_t i = 0; i < sizeof bytes; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
-}
-
-std::string request_id() {
-  std::string out(32, '\0');
-  request_id_to_chars(out.data());
-  return out;
-}
 
 }  // namespace snapsafe

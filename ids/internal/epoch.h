@@ -1,38 +1,16 @@
-// File: rng/ids.h
+// File: ids/internal/epoch.h  (not API: internal to ids/)
 //
-// Identifiers and nonces: the values that must never repeat across VM or container
-// clones, drawn from the snapshot-safe generator. This header gathers them:
-//   rng/uuid.h   UUIDs version 4 and 7, their text form and a strict parser
-//   rng/nonce.h  random nonces of any size, and a nonce sequence for one key
-// and adds request IDs.
-//
-// Example:
-//   std::string id = snapsafe::uuid_v4_string();  // "3f2c...-...-4...-[89ab]...-..."
-//   std::string rid = snapsafe::request_id();     // "9f86d081884c7d659a2feaa0c55ad015"
-//   auto iv = snapsafe::nonce<12>();               // an AES-GCM nonce
+// Which copy of the process memory a piece of ID state belongs to: the fork token and the
+// Epoch (generation, fork token) that uuid.cc and nonce.cc stamp their state with, and the
+// ID code's test-only seams. Included by ids/*.cc and tests only; no public header
+// includes it.
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "genid/generation.h"
-#include "rng/fill.h"
-#include "rng/nonce.h"
-#include "rng/uuid.h"
 
 namespace snapsafe {
-
-// A request identifier: 128 random bits as 32 lower-case hex digits.
-//
-// Hex rather than base64url (22 characters): it is safe in URLs, headers, file names and
-// log fields without escaping; it survives case-folding (case-insensitive header values,
-// some log pipelines lower-case); it has no '-' or '_' that double-click selection and
-// some tokenisers split on; and it is what this function always returned. The cost is 10
-// characters.
-std::string request_id();
-
-// Writes a request ID into out[0..31]: exactly 32 characters, no NUL.
-void request_id_to_chars(char* out);
 
 #ifdef SNAPSAFE_TESTING
 // Test-only seams (compiled into //rng:snapsafe_testing only).

@@ -1,13 +1,13 @@
 // UUIDs version 4 and 7, text and parsing: see uuid.h for the layout and the design.
-#include "rng/uuid.h"
+#include "ids/uuid.h"
 
 #include <time.h>
 
 #include <cstring>
 
 #include "genid/select.h"
+#include "ids/internal/epoch.h"
 #include "rng/fill.h"
-#include "rng/ids.h"
 
 namespace snapsafe {
 namespace {
