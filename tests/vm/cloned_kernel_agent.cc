@@ -1,0 +1,212 @@
+// File: tests/vm/cloned_kernel_agent.cc
+//
+// The in-guest agent of the cloned-kernel scenario (tests/vm/cloned_kernel.py,
+// tests/vm/cloned_kernel.sh): a static program in the QEMU guest's initramfs. It stands
+// for what a hypervisor's guest agent does at a restore (kata's agent taking a host
+// nonce): it gets a value from its host and hands it to `snapsafe genid bump --set VALUE
+// --reseed-kernel`. It also samples the guest kernel's getrandom(2) directly, before and
+// after that bump, with no snapsafe code involved, so that what the sample shows is the
+// kernel's CRNG alone.
+//
+//   vm_ck_agent cpu                      "rdrand=0|1 rdseed=0|1" from CPUID (what the
+//                                        guest CPU offers; `-cpu max,-rdrand,-rdseed`
+//                                        hides both)
+//   vm_ck_agent serve TTY FILE SNAPSAFE  reads the host's lines on the serial port TTY
+//                                        (raw mode), one command each:
+//     reseed      RNDRESEEDCRNG on /dev/urandom: the CRNG takes a new key now. The host
+//                 sends it just before the snapshot, so the kernel's own on-demand reseed
+//                 (when the key is older than its interval: uptime/2 early, 60 s later)
+//                 is not due while the clones are compared.
+//     none        no bump: the getrandom samples only (the negative control)
+//     bump VALUE  SNAPSAFE genid bump --file FILE --set VALUE --reseed-kernel
+//
+// A sample is kSamples getrandom calls back to back. Each call takes the next output of
+// the (per-CPU) CRNG, so two copies of one CRNG give the same sequence only if nothing else
+// drew in between; something else does at moments that differ per clone (the kernel's
+// batched entropy refilling for KFENCE's sampled allocations, another process's timer),
+// which shifts one copy's sequence by a step. So the host compares samples as sets: copies
+// of one CRNG share most values, diverged CRNGs none (2^-128 each). This process, blocked
+// in read() when the snapshot is taken, draws as soon as the host's line arrives; a shell
+// would fork and exec first (AT_RANDOM, ASLR: CRNG draws of their own).
+//
+// Output lines (stdout, one write() each; parsed by tests/vm/cloned_kernel.py):
+//   @G before|after HEX32 ...      kSamples getrandom(2) calls of 16 bytes (flags 0)
+//   @K reseeded ok|WHY uptime=S    after `reseed`
+//   @K bump rc=N MESSAGE           the bump's exit status and its stderr, on one line
+//   @K done COMMAND                the command is finished
+// Exit status (serve never returns unless the port fails): 1 on a failure, 2 on bad usage.
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace {
+
+// One write() per line: the workload's processes share the serial port.
+void emit(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void emit(const char* format, ...) {
+  char line[1024];
+  va_list args;
+  va_start(args, format);
+  int n = vsnprintf(line, sizeof line - 1, format, args);
+  va_end(args);
+  if (n < 0) return;
+  if (n > static_cast<int>(sizeof line) - 2) n = sizeof line - 2;
+  line[n++] = '\n';
+  (void)!write(STDOUT_FILENO, line, n);
+}
+
+constexpr int kSamples = 8;
+
+void emit_getrandom(const char* when) {
+  unsigned char bytes[kSamples][16];
+  for (auto& sample : bytes) {  // first all the calls, then the formatting
+    ssize_t got;
+    do {
+      got = getrandom(sample, sizeof sample, 0);
+    } while (got < 0 && errno == EINTR);
+    if (got != static_cast<ssize_t>(sizeof sample)) {
+      emit("@G %s failed: %s", when, got < 0 ? strerror(errno) : "short read");
+      return;
+    }
+  }
+  std::string hex;
+  for (const auto& sample : bytes) {
+    char digits[3];
+    if (!hex.empty()) hex += ' ';
+    for (unsigned char b : sample) {
+      snprintf(digits, sizeof digits, "%02x", b);
+      hex += digits;
+    }
+  }
+  emit("@G %s %s", when, hex.c_str());
+}
+
+std::string uptime() {
+  char buffer[64] = {};
+  const int fd = open("/proc/uptime", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!read(fd, buffer, sizeof buffer - 1);
+    close(fd);
+  }
+  std::string text = buffer;
+  return text.substr(0, text.find(' '));
+}
+
+void reseed() {
+  const int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  const bool ok = fd >= 0 && ioctl(fd, RNDRESEEDCRNG) == 0;
+  const int error = errno;
+  if (fd >= 0) close(fd);
+  emit("@K reseeded %s uptime=%s", ok ? "ok" : strerror(error), uptime().c_str());
+}
+
+// Runs `snapsafe genid bump --file FILE --set VALUE --reseed-kernel`; its stderr (what
+// --reseed-kernel did) on the @K line.
+void bump(const std::string& snapsafe, const std::string& file, const std::string& value) {
+  int err[2];
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    emit("@K bump rc=-1 pipe: %s", strerror(errno));
+    return;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err[1], STDERR_FILENO);
+    const int null = open("/dev/null", O_WRONLY);
+    if (null >= 0) dup2(null, STDOUT_FILENO);  // the new generation: the host knows it
+    execl(snapsafe.c_str(), snapsafe.c_str(), "genid", "bump", "--file", file.c_str(), "--set",
+          value.c_str(), "--reseed-kernel", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(err[1]);
+  std::string message;
+  char chunk[256];
+  ssize_t n;
+  while ((n = read(err[0], chunk, sizeof chunk)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    message.append(chunk, n);
+  }
+  close(err[0]);
+  int status = 0;
+  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  for (char& c : message) c = c == '\n' ? ' ' : c;
+  const int rc = pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  emit("@K bump rc=%d %s", rc, message.c_str());
+}
+
+int serve(const char* tty, const std::string& file, const std::string& snapsafe) {
+  const int fd = open(tty, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  struct termios mode;
+  if (fd < 0 || tcgetattr(fd, &mode) != 0) {
+    emit("@K error %s: %s", tty, strerror(errno));
+    return 1;
+  }
+  cfmakeraw(&mode);
+  mode.c_cflag |= CLOCAL | CREAD;
+  if (tcsetattr(fd, TCSANOW, &mode) != 0) {
+    emit("@K error %s: tcsetattr: %s", tty, strerror(errno));
+    return 1;
+  }
+  tcflush(fd, TCIFLUSH);
+  std::string pending;
+  for (;;) {
+    char chunk[128];
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      emit("@K error %s: read: %s", tty, n < 0 ? strerror(errno) : "end of file");
+      return 1;
+    }
+    pending.append(chunk, n);
+    size_t end;
+    while ((end = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, end);
+      pending.erase(0, end + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line == "reseed") {
+        reseed();
+      } else if (line == "none") {
+        emit_getrandom("before");
+        emit_getrandom("after");
+      } else if (line.rfind("bump ", 0) == 0) {
+        emit_getrandom("before");  // at once: the bump's fork and exec draw too
+        bump(snapsafe, file, line.substr(5));
+        emit_getrandom("after");
+      } else {
+        emit("@K error unknown command '%s'", line.c_str());
+        continue;
+      }
+      emit("@K done %s", line.substr(0, line.find(' ')).c_str());
+    }
+  }
+}
+
+int cpu() {
+  unsigned a, b, c, d;
+  const bool rdrand = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_RDRND) != 0;
+  const bool rdseed = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_RDSEED) != 0;
+  printf("rdrand=%d rdseed=%d\n", rdrand ? 1 : 0, rdseed ? 1 : 0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && strcmp(argv[1], "cpu") == 0) return cpu();
+  if (argc == 5 && strcmp(argv[1], "serve") == 0) return serve(argv[2], argv[3], argv[4]);
+  fprintf(stderr, "usage: %s cpu | serve TTY COUNTER_FILE SNAPSAFE\n", argv[0]);
+  return 2;
+}
