@@ -186,13 +186,13 @@ def run_variant(args, variant, vms):
     harness.wait_for("a fresh kernel-backed tick",
                      lambda: max(parse_ticks(orig.text())[KERNEL]) > kernel_tick, 10, vms, 0.01)
     orig.send("reseed")
-    harness.wait_for(f"{orig.name}'s forced reseed",
-                     lambda: "@K done reseed" in orig.text(), 10, vms, 0.005)
+    harness.wait_for(f"{orig.name}'s reseed (up to the kernel's longest interval)",
+                     lambda: "@K done reseed" in orig.text(), 75, vms, 0.005)
     orig.command("stop")
-    m = re.search(r"^@K reseeded (\S+) uptime=([\d.]+)$", orig.text(), re.M)
+    m = re.search(r"^@K reseeded (\S+) (forced|timer) uptime=([\d.]+)$", orig.text(), re.M)
     if not m or m.group(1) != "ok":
         raise harness.Failure(f"{orig.name}: RNDRESEEDCRNG: {m.group(1) if m else '?'}")
-    reseed_uptime = float(m.group(2))
+    reseed_kind, reseed_uptime = m.group(2), float(m.group(3))
     orig.offset = os.path.getsize(orig.out)
     with open(orig.out, "rb") as f:
         snapshot_text = f.read(orig.offset).decode("utf-8", "replace").replace("\r", "")
@@ -243,11 +243,11 @@ def run_variant(args, variant, vms):
     for vm in clones + [orig]:
         vm.kill()
     return judge(variant, orig, clones, bumped, unbumped, snapshot_text, targets, sources, modes,
-                 reseed_uptime, time.monotonic() - t0)
+                 (reseed_kind, reseed_uptime), time.monotonic() - t0)
 
 
 def judge(variant, orig, clones, bumped, unbumped, snapshot_text, targets, sources, modes,
-          reseed_uptime, seconds):
+          reseed, seconds):
     problems, lines = [], []
     everyone = clones + [orig]
     texts = {vm.name: vm.restored_text() for vm in everyone}
@@ -356,11 +356,17 @@ def judge(variant, orig, clones, bumped, unbumped, snapshot_text, targets, sourc
                 ticks[orig.name][label].get(t) == v)
         window.append(f"{vm.name} {n}")
 
-    lines.append(f"{variant} (-cpu {CPUS[variant]}): snapshot {reseed_uptime:.1f} s after boot, "
-                 f"just after a forced CRNG reseed; clones {', '.join(vm.name for vm in clones)} "
+    what = {"forced": "a forced CRNG reseed (RNDRESEEDCRNG)",
+            "timer": "the kernel's timed CRNG reseed (seen in the vDSO's generation)"}
+    lines.append(f"{variant} (-cpu {CPUS[variant]}): snapshot {reseed[1]:.2f} s after boot, "
+                 f"just after {what[reseed[0]]}; clones {', '.join(vm.name for vm in clones)} "
                  f"with the original's GUID; {seconds:.0f} s")
     for label in LABELS:
         lines.append(f"{variant}: {label}: {modes.get(label, '?')}")
+    ups = {vm.name: re.findall(r"^@U before uptime=([\d.]+)$", texts[vm.name], re.M)
+           for vm in everyone}
+    lines.append(f"{variant}: guest uptime at the first getrandom sample: "
+                 + ", ".join(f"{name} {u[0] if u else '?'}" for name, u in ups.items()))
     lines.append(f"{variant}: bumped {', '.join(f'{vm.name} --set {vm.value}' for vm in bumped)}; "
                  f"getrandom before: pairs of the {len(everyone)} copies share "
                  f"{min(overlap_before)}-{max(overlap_before)} of {SAMPLES} values; after: "

@@ -13,10 +13,15 @@
 //                                        hides both)
 //   vm_ck_agent serve TTY FILE SNAPSAFE  reads the host's lines on the serial port TTY
 //                                        (raw mode), one command each:
-//     reseed      RNDRESEEDCRNG on /dev/urandom: the CRNG takes a new key now. The host
-//                 sends it just before the snapshot, so the kernel's own on-demand reseed
-//                 (when the key is older than its interval: uptime/2 early, 60 s later)
-//                 is not due while the clones are compared.
+//     reseed      sent just before the snapshot, so that the kernel's own reseed is not
+//                 due while the clones are compared (its interval: uptime/2 during the
+//                 first two minutes, at least 1 s; 60 s after). RNDRESEEDCRNG on
+//                 /dev/urandom first: the CRNG takes a new key now. Up to Linux 6.1 the
+//                 kernel reseeds on demand, at a draw once the key is older than the
+//                 interval, so that is enough. Since 6.2 it reseeds from a timer that
+//                 RNDRESEEDCRNG does not move; where the vDSO publishes the CRNG's
+//                 generation (6.11+ on x86-64) the agent then waits for the timer's
+//                 reseed, and the host snapshots right after it.
 //     none        no bump: the getrandom samples only (the negative control)
 //     bump VALUE  SNAPSAFE genid bump --file FILE --set VALUE --reseed-kernel
 //
@@ -31,7 +36,10 @@
 //
 // Output lines (stdout, one write() each; parsed by tests/vm/cloned_kernel.py):
 //   @G before|after HEX32 ...      kSamples getrandom(2) calls of 16 bytes (flags 0)
-//   @K reseeded ok|WHY uptime=S    after `reseed`
+//   @U before|after uptime=S       when (guest clock), read after the calls
+//   @K reseeded ok|WHY forced|timer uptime=S
+//                                  after `reseed`: RNDRESEEDCRNG's outcome, and which
+//                                  reseed came last (timer: the kernel's own, waited for)
 //   @K bump rc=N MESSAGE           the bump's exit status and its stderr, on one line
 //   @K done COMMAND                the command is finished
 // Exit status (serve never returns unless the port fails): 1 on a failure, 2 on bad usage.
@@ -47,6 +55,7 @@
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -65,6 +74,17 @@ void emit(const char* format, ...) {
   if (n > static_cast<int>(sizeof line) - 2) n = sizeof line - 2;
   line[n++] = '\n';
   (void)!write(STDOUT_FILENO, line, n);
+}
+
+std::string uptime() {
+  char buffer[64] = {};
+  const int fd = open("/proc/uptime", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!read(fd, buffer, sizeof buffer - 1);
+    close(fd);
+  }
+  std::string text = buffer;
+  return text.substr(0, text.find(' '));
 }
 
 constexpr int kSamples = 8;
@@ -91,25 +111,44 @@ void emit_getrandom(const char* when) {
     }
   }
   emit("@G %s %s", when, hex.c_str());
+  emit("@U %s uptime=%s", when, uptime().c_str());
 }
 
-std::string uptime() {
-  char buffer[64] = {};
-  const int fd = open("/proc/uptime", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)!read(fd, buffer, sizeof buffer - 1);
-    close(fd);
+// The CRNG's generation as the vDSO publishes it (Linux 6.11+ on x86-64: struct
+// vdso_rng_data { u64 generation; u8 is_ready; } at offset 640 of the [vvar] page, bumped
+// by every reseed), or null if there is no [vvar] mapping. A kernel-internal layout: the
+// caller believes it only if a forced reseed moves it by exactly one.
+const volatile uint64_t* vdso_rng_generation() {
+  FILE* maps = fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return nullptr;
+  char line[512];
+  unsigned long start = 0;
+  while (fgets(line, sizeof line, maps) != nullptr) {
+    if (strstr(line, "[vvar]") != nullptr) {
+      start = strtoul(line, nullptr, 16);
+      break;
+    }
   }
-  std::string text = buffer;
-  return text.substr(0, text.find(' '));
+  fclose(maps);
+  return start == 0 ? nullptr : reinterpret_cast<const volatile uint64_t*>(start + 640);
 }
 
 void reseed() {
+  const volatile uint64_t* generation = vdso_rng_generation();
+  const uint64_t before = generation != nullptr ? *generation : 0;
   const int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   const bool ok = fd >= 0 && ioctl(fd, RNDRESEEDCRNG) == 0;
   const int error = errno;
   if (fd >= 0) close(fd);
-  emit("@K reseeded %s uptime=%s", ok ? "ok" : strerror(error), uptime().c_str());
+  const char* last = "forced";
+  if (ok && generation != nullptr && before < (uint64_t{1} << 32) && *generation == before + 1) {
+    // The timer's reseed: poll every millisecond, for at most the longest interval.
+    const uint64_t forced = before + 1;
+    const struct timespec millisecond = {0, 1000000};
+    for (int i = 0; i < 70000 && *generation == forced; ++i) nanosleep(&millisecond, nullptr);
+    if (*generation != forced) last = "timer";
+  }
+  emit("@K reseeded %s %s uptime=%s", ok ? "ok" : strerror(error), last, uptime().c_str());
 }
 
 // Runs `snapsafe genid bump --file FILE --set VALUE --reseed-kernel`; its stderr (what
