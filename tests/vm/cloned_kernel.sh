@@ -10,6 +10,9 @@
 #   ck-auto         the default selection: SysGenID (loaded) and the named counter file
 #   ck-kernel       SNAPSAFE_SOURCE=kernel: every draw from getrandom(2), XOR RDRAND if the
 #                   CPU has it
+#   ck-sysgenid     SNAPSAFE_SOURCE=sysgenid: a VM source only, which a same-GUID restore
+#                   does not move and a counter-file bump does not reach (reported: what
+#                   remains)
 # and the agent (vm_ck_agent serve), which takes the host's lines on ttyS2 (a third serial
 # port the host connects to): `reseed` before the snapshot, then in each copy `bump VALUE`
 # (snapsafe genid bump --file F --set VALUE --reseed-kernel) or `none`.
@@ -32,6 +35,7 @@ SNAPSAFE_SOURCE=counter-file SNAPSAFE_COUNTER_FILE=$counter SNAPSAFE_KEYSTREAM=e
   /vm_guest ticks ck-counter-evp "$tick" &
 SNAPSAFE_COUNTER_FILE=$counter /vm_guest ticks ck-auto "$tick" &
 SNAPSAFE_SOURCE=kernel /vm_guest ticks ck-kernel "$tick" &
+SNAPSAFE_SOURCE=sysgenid /vm_guest ticks ck-sysgenid "$tick" &
 /vm_ck_agent serve /dev/ttyS2 "$counter" /vm_snapsafe &
 echo "@ready uptime=$(cut -d' ' -f1 /proc/uptime)"
 while :; do sleep 3600; done   # PID 1 never exits; the host stops the VM

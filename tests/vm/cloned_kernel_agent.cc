@@ -21,7 +21,9 @@
 //                 interval, so that is enough. Since 6.2 it reseeds from a timer that
 //                 RNDRESEEDCRNG does not move; where the vDSO publishes the CRNG's
 //                 generation (6.11+ on x86-64) the agent then waits for the timer's
-//                 reseed, and the host snapshots right after it.
+//                 reseed, and the host snapshots right after it. Not before an uptime of
+//                 kMinUptime s: the next reseed is then at least 6 s of guest time away,
+//                 several times what the comparison after the restore takes.
 //     none        no bump: the getrandom samples only (the negative control)
 //     bump VALUE  SNAPSAFE genid bump --file FILE --set VALUE --reseed-kernel
 //
@@ -53,6 +55,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -116,9 +119,15 @@ void emit_getrandom(const char* when) {
 
 // The CRNG's generation as the vDSO publishes it (Linux 6.11+ on x86-64: struct
 // vdso_rng_data { u64 generation; u8 is_ready; } at offset 640 of the [vvar] page, bumped
-// by every reseed), or null if there is no [vvar] mapping. A kernel-internal layout: the
-// caller believes it only if a forced reseed moves it by exactly one.
+// by every reseed), or null before 6.11 or without a [vvar] mapping. A kernel-internal
+// layout: the caller believes it only if a forced reseed moves it by exactly one.
 const volatile uint64_t* vdso_rng_generation() {
+  struct utsname name;
+  unsigned major = 0, minor = 0;
+  if (uname(&name) != 0 || sscanf(name.release, "%u.%u", &major, &minor) != 2 ||
+      major * 1000 + minor < 6011) {
+    return nullptr;
+  }
   FILE* maps = fopen("/proc/self/maps", "re");
   if (maps == nullptr) return nullptr;
   char line[512];
@@ -133,7 +142,11 @@ const volatile uint64_t* vdso_rng_generation() {
   return start == 0 ? nullptr : reinterpret_cast<const volatile uint64_t*>(start + 640);
 }
 
+constexpr double kMinUptime = 12;
+
 void reseed() {
+  const struct timespec tenth = {0, 100000000};
+  while (std::stod("0" + uptime()) < kMinUptime) nanosleep(&tenth, nullptr);
   const volatile uint64_t* generation = vdso_rng_generation();
   const uint64_t before = generation != nullptr ? *generation : 0;
   const int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
