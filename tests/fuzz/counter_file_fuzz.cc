@@ -9,10 +9,10 @@
 //
 // 1. In this process (coverage-guided), through the functions the tools call:
 //    counter_file_read agrees with the oracle; counter_file_bump succeeds exactly then,
-//    returns a fresh generation (not the one it replaced), changes only bytes 8..15 and otherwise leaves the file
-//    byte for byte as it was; counter_file_create keeps a valid file as it is and
-//    replaces an invalid one (saying why) with one that reads. Errors are one line that
-//    starts with the path.
+//    returns a fresh generation (not the one it replaced), changes only bytes 8..15 and
+//    otherwise leaves the file byte for byte as it was; counter_file_create keeps a valid
+//    file as it is and replaces an invalid one (saying why) with one that reads. Errors
+//    are one line that starts with the path.
 // 2. In a forked child, open_counter_file (the per-draw source) on the same bytes: it
 //    opens exactly when the oracle says so and its mapped word holds the generation.
 //    Then the script abuses the file while it is mapped: bump it, poke a byte, truncate

@@ -10,12 +10,13 @@
 //   - signal handlers drawing: SIGUSR1 sent to the steady drawers every ~100 us.
 // Every participant's 64-bit outputs are sampled (fixed, pre-touched arrays, so sampling
 // does not grow memory: every fork child's value, 9 of each churn thread's 65, every
-// handler's, 1 in 32 of the steady drawers'); at the end no value may repeat. Leaks are measured between two
-// quiescent points (every participant joined): after a warm-up (1/6 of the time, at most
-// 5 s) and at the end: resident memory (VmRSS) growth at most 16 MiB, open descriptors
-// (/proc/self/fd) and live thread states (rng_internal::live_thread_states()) back to the
-// baseline. Draws must never fail, every fork child must exit 0, the source must still be
-// the counter file (not retired) and every participant must have made progress.
+// handler's, 1 in 32 of the steady drawers'); at the end no value may repeat. Leaks are
+// measured between two quiescent points (every participant joined): after a warm-up (1/6
+// of the time, at most 5 s) and at the end: resident memory (VmRSS) growth at most 16 MiB,
+// open descriptors (/proc/self/fd) and live thread states
+// (rng_internal::live_thread_states()) back to the baseline. Draws must never fail, every
+// fork child must exit 0, the source must still be the counter file (not retired) and
+// every participant must have made progress.
 // Prints details, then one line
 //   soak: seconds=S threads=T forks=F bumps=B values=V duplicates=0 rss_growth_kib=K fds_leaked=0 states_leaked=0
 // and exits 0 only when everything held, else 1 (2: a setup error).
