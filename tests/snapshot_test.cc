@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "rng/fill.h"
+#include "rng/internal/draw.h"
 #include "rng/internal/test_hooks.h"
 #include "tests/simulated_source.h"
 
@@ -163,12 +164,13 @@ namespace {
 TEST(ReseedWipe, UnreadBytesOfTheOldStateAreGone) {
   const std::string counter = testing::use_fresh_counter_file();
   testing::on_new_thread([&] {
-    testing::Bytes bytes(1024);
+    testing::Bytes bytes(rng_internal::kFirstRefillBytes);
     fill(bytes.data(), bytes.size());  // uses up the reseed's short first refill
     fill(bytes.data(), 16);            // a full refill: 8112 unread bytes now
     const rng_internal::ThreadState* st = rng_internal::t_state;
     ASSERT_EQ(st->remaining, rng_internal::kBufferBytes - 16);
-    const size_t untouched_by_first_refill = rng_internal::kBufferBytes - 1024;
+    const size_t untouched_by_first_refill =
+        rng_internal::kBufferBytes - rng_internal::kFirstRefillBytes;
     size_t nonzero = 0;
     for (size_t i = 0; i < untouched_by_first_refill; ++i) nonzero += st->buffer[i] != 0;
     EXPECT_GT(nonzero, untouched_by_first_refill / 2) << "control: old unread bytes present";

@@ -37,6 +37,10 @@ namespace snapsafe::rng_internal {
 // Requests above this size are generated straight into the caller's memory.
 inline constexpr size_t kMaxBufferedDraw = 1024;
 
+// Output made by a reseed's step, before the first full refill (kBufferBytes, made when
+// these are used up): a reseed costs the keystream a small draw needs, not 8 KiB.
+inline constexpr size_t kFirstRefillBytes = 64;
+
 // The slow paths (draw.cc): first use, refill, reseed, and every draw the buffer must not
 // serve (kernel-backed mode, re-entry, an unknown generation, a retired source), which
 // kernel_output.h serves. Each returns 0 or an errno; on error `out` is zeroed.
