@@ -52,14 +52,16 @@ int derive_seed(genid::Generation generation, SeedMaterial* material) noexcept {
   }
   t_hardware_rng = hardware_rng_words(m.hardware, 2);
   m.clocks[0] = clock_ns(CLOCK_REALTIME);
-  m.clocks[1] = clock_ns(CLOCK_MONOTONIC);
 #if defined(__x86_64__)
-  m.clocks[2] = __rdtsc();
+  m.clocks[1] = __rdtsc();
+#else
+  m.clocks[1] = clock_ns(CLOCK_MONOTONIC);
 #endif
   if (SNAPSAFE_TEST_FLAG(frozen_clocks)) std::memset(m.clocks, 0, sizeof m.clocks);
   m.generation = generation;
   m.thread = reinterpret_cast<uintptr_t>(&t_hardware_rng);  // unique per live thread
   m.counter = g_reseed_counter.fetch_add(1, std::memory_order_relaxed);
+  std::memcpy(m.label, "ssseed/3", sizeof m.label);
 #ifdef SNAPSAFE_TESTING
   if (g_test_hooks.seed_material != nullptr) g_test_hooks.seed_material(&m, sizeof m);
 #endif
