@@ -152,7 +152,7 @@ MUTANTS = [
          what="putting the hardware RNG's words into the reseed's cipher input",
          old="  t_hardware_rng = hardware_rng_words(m.hardware, 2);",
          new="  t_hardware_rng = false;",
-         tests=["//tests:seed_test"]),
+         tests=["//tests:seed_test", "//tests:cloned_kernel_test"]),
     dict(id="seed-kernel-bytes", file="rng/internal/seed.cc",
          what="keying the reseed step with the kernel bytes",
          old="  t_hardware_rng = hardware_rng_words(m.hardware, 2);",
