@@ -34,7 +34,46 @@ int guarded(void* out, size_t size, Body body) noexcept {
   return error;
 }
 
-int draw(void* out, size_t size) noexcept { return snapsafe::rng_internal::draw(out, size); }
+// The draw of a run-time size (snapsafe_fill): out of line, one copy in the library.
+[[gnu::noinline]] int draw(void* out, size_t size) noexcept {
+  return snapsafe::rng_internal::draw(out, size);
+}
+
+// The fixed-size entry points take draw.h's inline fast path with a constant size: the
+// copy and the zeroing become plain moves, where the run-time-size draw above calls memcpy
+// and memset through the PLT (measured through the shared library, dlopen'd: a u64 cost
+// ~3x the inline draw that way; bench/c_api_dlopen_bench.cc).
+template <size_t kSize>
+[[gnu::always_inline]] inline int draw_fixed(void* out) noexcept {
+  return snapsafe::rng_internal::draw(out, kSize);
+}
+
+// draw_u64's slow half, out of line (and reached by a tail call): the fast half then needs
+// no stack frame and saves no register (measured: with draw.h's draw_value inlined whole,
+// snapsafe_u64 pushed and popped six registers on every call).
+[[gnu::noinline]] int draw_u64_slow(uint64_t* value, snapsafe::rng_internal::Fast fast) noexcept {
+  namespace ri = snapsafe::rng_internal;
+  uint64_t slow_value;
+  const int error = fast == ri::Fast::kNoState
+                        ? ri::draw_slow(&slow_value, sizeof slow_value)
+                        : ri::draw_slow_in_use(ri::t_state, &slow_value, sizeof slow_value);
+  *value = slow_value;  // zero on failure
+  return error;
+}
+
+// One 64-bit value: draw.h's inline fast path with the constant size 8, the value kept in a
+// register (as draw.h's draw_value).
+[[gnu::always_inline]] inline int draw_u64(uint64_t* value) noexcept {
+  namespace ri = snapsafe::rng_internal;
+  uint64_t fast_value;
+  const ri::Fast fast =
+      ri::draw_fast<true, /*kReadByCall=*/false>(&fast_value, sizeof fast_value);
+  if (__builtin_expect(fast == ri::Fast::kServed, 1)) {
+    *value = fast_value;
+    return 0;
+  }
+  return draw_u64_slow(value, fast);
+}
 
 // Fixed-size outputs: NULL or too small is EINVAL, with what fits zeroed.
 int check_buffer(void* out, size_t out_size, size_t needed) {
@@ -52,12 +91,17 @@ extern "C" {
 
 int snapsafe_fill(void* data, size_t size) {
   if (data == nullptr) return size == 0 ? 0 : EINVAL;
-  return draw(data, size);  // noexcept, zeroes on failure
+  switch (size) {  // the small sizes callers ask for most, each with its constant size
+    case 8: return draw_fixed<8>(data);
+    case 16: return draw_fixed<16>(data);
+    case 32: return draw_fixed<32>(data);
+    default: return draw(data, size);  // noexcept, zeroes on failure
+  }
 }
 
 int snapsafe_u64(uint64_t* out) {
   if (out == nullptr) return EINVAL;
-  return draw(out, sizeof *out);
+  return draw_u64(out);  // zero on failure
 }
 
 int snapsafe_uniform(uint64_t bound, uint64_t* out) {
@@ -67,12 +111,12 @@ int snapsafe_uniform(uint64_t bound, uint64_t* out) {
   // Lemire, "Fast Random Integer Generation in an Interval" (2019): the high half of
   // x * bound is uniform in [0, bound) once the low half is at least 2^64 mod bound.
   uint64_t x;
-  if (const int error = draw(&x, sizeof x)) return error;
+  if (const int error = draw_u64(&x)) return error;
   unsigned __int128 product = static_cast<unsigned __int128>(x) * bound;
   if (static_cast<uint64_t>(product) < bound) {
     const uint64_t threshold = (0 - bound) % bound;  // 2^64 mod bound
     while (static_cast<uint64_t>(product) < threshold) {
-      if (const int error = draw(&x, sizeof x)) return error;
+      if (const int error = draw_u64(&x)) return error;
       product = static_cast<unsigned __int128>(x) * bound;
     }
   }

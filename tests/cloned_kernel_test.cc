@@ -30,6 +30,7 @@
 #include "genid/counter_file.h"
 #include "genid/generation.h"
 #include "rng/fill.h"
+#include "rng/internal/hardware_rng.h"
 #include "rng/internal/seed.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/status.h"
@@ -150,6 +151,30 @@ TEST_F(ClonedKernel, AValueFromOutsideSetInEachCloneMakesThemDiffer) {
   const CloneDraw a = clone(Bump::kSet, 1111), b = clone(Bump::kSet, 2222);
   expect_clones(a, b);
   EXPECT_NE(std::memcmp(a.output, b.output, sizeof a.output), 0);
+}
+
+// The CPU's RDRAND (drawn per clone, on the host's silicon) alone keeps them apart too: the
+// same value handed to both clones (the control below repeats), RDRAND on, each clone's
+// words its own (scripted: a different start in each). The words go into the reseed's
+// cipher input (seed.h), never its key.
+uint64_t g_next_rdrand = 0;
+uint64_t scripted_rdrand() { return g_next_rdrand += 0x0101010101010101u; }
+
+TEST_F(ClonedKernel, RdrandAloneMakesTwoClonesOfOneGenerationDiffer) {
+  if (!rng_internal::hardware_rng_present() && rng_internal::g_test_hooks.disable_hardware_rng) {
+    rng_internal::g_test_hooks.disable_hardware_rng = false;
+    if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no RDRAND on this CPU";
+  }
+  rng_internal::g_test_hooks.hardware_rng_value = &scripted_rdrand;
+  g_next_rdrand = 0x1000;
+  const CloneDraw a = clone(Bump::kSet, 1111);
+  g_next_rdrand = 0x2000;
+  const CloneDraw b = clone(Bump::kSet, 1111);
+  EXPECT_EQ(a.material.generation, b.material.generation);
+  EXPECT_EQ(std::memcmp(a.material.kernel, b.material.kernel, sizeof a.material.kernel), 0);
+  EXPECT_NE(a.material.hardware[0], b.material.hardware[0]);
+  EXPECT_NE(std::memcmp(a.output, b.output, sizeof a.output), 0)
+      << testing::hex(a.output, 32) << " in both clones";
 }
 
 TEST_F(ClonedKernel, NegativeControlTheSameValueInBothClonesRepeatsTheirDraws) {

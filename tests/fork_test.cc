@@ -143,18 +143,24 @@ TEST_F(Fork, NegativeControlWithoutTheForkHandlerTheChildHoldsThem) {
 
 // Whether a fork child, from its copy of this thread's cipher context alone, predicts
 // any of the output its parent draws next: the rest of its buffer and the next refill.
-// The child tries every counter block the parent's keys have used or will use soon with
+// The child tries every counter block the parent's keys will use soon (from the counter
+// the context holds now: the reseed's first block is the public C0 of seed.h) with
 // whatever key the context holds (an IV-only re-init keeps the key schedule).
 bool child_predicts_parent_from_cipher_context() {
   bool predicted = false;
   testing::on_new_thread([&] {
-    fill(Bytes(16).data(), 16);  // a reseed and its first step: counter blocks 0..65
+    fill(Bytes(16).data(), 16);  // a reseed and its first step: counter blocks C0..C0+5
     const Bytes guesses = testing::run_in_child([] {
       EVP_CIPHER_CTX* ctx = rng_internal::thread_cipher_context();
       Bytes all;
       const uint8_t zeros[16] = {};
-      for (uint64_t c = 0; ctx != nullptr && c < 700; ++c) {
-        uint8_t iv[16] = {}, block[16];
+      uint8_t now[16] = {};
+      if (ctx == nullptr || EVP_CIPHER_CTX_get_updated_iv(ctx, now, sizeof now) != 1) return all;
+      uint64_t low = 0;
+      for (int i = 0; i < 8; ++i) low |= static_cast<uint64_t>(now[15 - i]) << (8 * i);
+      for (uint64_t c = low; c - low < 700; ++c) {
+        uint8_t iv[16], block[16];
+        std::memcpy(iv, now, 8);  // the high half: no carry within 700 blocks but 2^-54 of runs
         for (int i = 0; i < 8; ++i) iv[15 - i] = static_cast<uint8_t>(c >> (8 * i));
         int written = 0;
         if (EVP_EncryptInit_ex2(ctx, nullptr, nullptr, iv, nullptr) != 1 ||
@@ -202,9 +208,18 @@ ScheduleAfterADraw schedule_after_a_draw() {
     const auto* bytes = reinterpret_cast<const uint8_t*>(&schedule);
     seen.zero = Bytes(bytes, bytes + sizeof schedule) == Bytes(sizeof schedule, 0);
     const uint8_t* key = schedule.round_keys[0];  // round keys 0 and 1: 32 bytes
+    // The reseed step's first counter block (seed.h's C0, public): the state's counter
+    // block, back by the blocks of that step (the next key and the first refill).
+    uint8_t iv[16];
+    std::memcpy(iv, rng_internal::t_state->counter, sizeof iv);
+    unsigned borrow = 2 + rng_internal::kFirstRefillBytes / 16;
+    for (int i = 15; i >= 0; --i) {
+      const unsigned byte = iv[i];
+      iv[i] = static_cast<uint8_t>(byte - borrow);
+      borrow = (byte < borrow) ? (borrow - byte + 255) / 256 : 0;
+    }
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    const uint8_t iv[16] = {};
-    Bytes stream(32 + 1024, 0);
+    Bytes stream(32 + rng_internal::kFirstRefillBytes, 0);
     int written = 0;
     ASSERT_EQ(EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), key, iv, nullptr), 1);
     ASSERT_EQ(EVP_EncryptUpdate(ctx, stream.data(), &written, stream.data(),

@@ -21,6 +21,7 @@
 
 #include "capi/c_api.h"
 #include "rng/fill.h"
+#include "rng/internal/draw.h"
 #include "rng/internal/test_hooks.h"
 #include "tests/test_util.h"
 
@@ -226,8 +227,9 @@ void arm(SlowDraw d) {
       hooks.mid_reseed = &raise_fork_signal_once;
       break;
     case SlowDraw::kRefill:
-      fill(testing::Bytes(16).data(), 16);      // reseeded: 1 008 bytes left
-      fill(testing::Bytes(1008).data(), 1008);  // the fast path: none left
+      fill(testing::Bytes(16).data(), 16);  // reseeded: kFirstRefillBytes - 16 bytes left
+      fill(testing::Bytes(rng_internal::kFirstRefillBytes - 16).data(),
+           rng_internal::kFirstRefillBytes - 16);  // the fast path: none left
       hooks.mid_refill = &raise_fork_signal_once;
       break;
     case SlowDraw::kBulk:

@@ -7,7 +7,12 @@
 // file), and both processes draw.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <cstring>
+
+#include "capi/c_api.h"
 #include "rng/fill.h"
+#include "rng/internal/draw.h"
 #include "rng/internal/test_hooks.h"
 #include "tests/simulated_source.h"
 
@@ -20,9 +25,21 @@ using testing::SimulatedSource;
 
 constexpr size_t kDraws = 512;  // 16-byte draws per process: 8 KiB, more than one refill
 
+// Through the C API's snapsafe_u64 (two per block) instead of fill(): its fast path is its
+// own (draw.h, kReadByCall = false: a source read by a call goes to the slow path).
+bool g_through_c_api = false;
+
 Bytes draw_blocks() {
   Bytes bytes(kDraws * 16);
-  for (size_t i = 0; i < kDraws; ++i) fill(bytes.data() + 16 * i, 16);
+  for (size_t i = 0; i < kDraws; ++i) {
+    if (!g_through_c_api) {
+      fill(bytes.data() + 16 * i, 16);
+      continue;
+    }
+    uint64_t words[2] = {};
+    if (snapsafe_u64(&words[0]) != 0 || snapsafe_u64(&words[1]) != 0) std::abort();
+    std::memcpy(bytes.data() + 16 * i, words, 16);
+  }
   return bytes;
 }
 
@@ -36,7 +53,10 @@ class Snapshot : public ::testing::TestWithParam<Simulated> {
     rng_internal::g_test_hooks.disable_wipe_on_fork = true;
     rng_internal::g_test_hooks.disable_fork_handler = true;
   }
-  void TearDown() override { rng_internal::g_test_hooks = {}; }
+  void TearDown() override {
+    rng_internal::g_test_hooks = {};
+    g_through_c_api = false;
+  }
 
   // Seeds a fresh thread's state, duplicates it with fork(), optionally bumps the
   // generation while both copies are stopped, then lets both draw. Returns the number
@@ -71,6 +91,16 @@ TEST_P(Snapshot, BumpMakesClonesShareNoBlock) { EXPECT_EQ(shared_blocks_after_cl
 
 TEST_P(Snapshot, NegativeControlWithoutBumpClonesRepeat) {
   // The hazard is real: two copies of one state, no generation change, same output.
+  EXPECT_EQ(shared_blocks_after_clone(false), kDraws);
+}
+
+TEST_P(Snapshot, BumpMakesClonesShareNoBlockThroughTheCApi) {
+  g_through_c_api = true;
+  EXPECT_EQ(shared_blocks_after_clone(true), 0u);
+}
+
+TEST_P(Snapshot, NegativeControlWithoutBumpClonesRepeatThroughTheCApi) {
+  g_through_c_api = true;
   EXPECT_EQ(shared_blocks_after_clone(false), kDraws);
 }
 
@@ -163,12 +193,13 @@ namespace {
 TEST(ReseedWipe, UnreadBytesOfTheOldStateAreGone) {
   const std::string counter = testing::use_fresh_counter_file();
   testing::on_new_thread([&] {
-    testing::Bytes bytes(1024);
+    testing::Bytes bytes(rng_internal::kFirstRefillBytes);
     fill(bytes.data(), bytes.size());  // uses up the reseed's short first refill
     fill(bytes.data(), 16);            // a full refill: 8112 unread bytes now
     const rng_internal::ThreadState* st = rng_internal::t_state;
     ASSERT_EQ(st->remaining, rng_internal::kBufferBytes - 16);
-    const size_t untouched_by_first_refill = rng_internal::kBufferBytes - 1024;
+    const size_t untouched_by_first_refill =
+        rng_internal::kBufferBytes - rng_internal::kFirstRefillBytes;
     size_t nonzero = 0;
     for (size_t i = 0; i < untouched_by_first_refill; ++i) nonzero += st->buffer[i] != 0;
     EXPECT_GT(nonzero, untouched_by_first_refill / 2) << "control: old unread bytes present";

@@ -1,5 +1,6 @@
 // Secrets the library keeps on its own stack frames are wiped before those frames die:
-//  - the seed material (rng/internal/seed.cc): the kernel's 32 bytes, hashed into the key;
+//  - the seed material of a reseed (rng/internal/seed.cc, draw.cc seed_state): the kernel's
+//    32 bytes (the reseed step's key) and the RDRAND words of the cipher input;
 //  - a step's next key (rng/internal/keystream.cc): the key of all later output;
 //  - the RDRAND words of a kernel-backed output's hardware mask (rng/internal/
 //    hardware_rng.cc; one word per 8 bytes up to 64 bytes; above, 4 words keying an
@@ -111,8 +112,9 @@ class StackWipe : public ::testing::Test {
   void TearDown() override { rng_internal::g_test_hooks = {}; }
 };
 
-// The seed material: its kernel bytes (as the hook sees them right before hashing) and
-// its hardware words (scripted, where the CPU has RDRAND).
+// The seed material: its kernel bytes (as the hook sees them right before the reseed step
+// uses them) and its hardware words (scripted, where the CPU has RDRAND), after a reseed's
+// key and first step (seed_and_step, what a reseed runs) on a state of the test's own.
 uint8_t g_kernel_bytes[32];
 void capture_kernel_bytes(const void* material, size_t) {
   std::memcpy(g_kernel_bytes, static_cast<const rng_internal::SeedMaterial*>(material)->kernel,
@@ -123,14 +125,18 @@ bool seed_material_left() {
   rng_internal::g_test_hooks.seed_material = &capture_kernel_bytes;
   const std::vector<uint64_t> hardware =
       rng_internal::hardware_rng_present() ? script_words(2) : std::vector<uint64_t>{};
-  static uint8_t key[32];
+  alignas(4096) static rng_internal::ThreadState state;
+  static EVP_CIPHER_CTX* ctx = nullptr;
   static int error = -1;
-  const bool left = left_on_the_stack([] { error = rng_internal::derive_seed(7, key); }, [&] {
-    std::vector<Secret> secrets = words_of(hardware.data(), hardware.size() * 8);
-    secrets.emplace_back(g_kernel_bytes, g_kernel_bytes + sizeof g_kernel_bytes);
-    return secrets;
-  });
+  const bool left = left_on_the_stack(
+      [] { error = rng_internal::seed_and_step(7, &state, ctx, state.buffer, 64); }, [&] {
+        std::vector<Secret> secrets = words_of(hardware.data(), hardware.size() * 8);
+        secrets.emplace_back(g_kernel_bytes, g_kernel_bytes + sizeof g_kernel_bytes);
+        return secrets;
+      });
   EXPECT_EQ(error, 0);
+  if (ctx != nullptr) rng_internal::keystream_free(ctx);
+  ctx = nullptr;
   return left;
 }
 

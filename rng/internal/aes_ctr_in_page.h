@@ -90,9 +90,15 @@ void aes256_wipe(AesSchedule* schedule) noexcept;
 // the in-page keystream is unavailable (variant kEvp) or `size` is not a multiple of 16;
 // then `key` and `out` are zeroed (fail closed) and the state must be reseeded.
 
-// The first step after a reseed: `counter` is set to 0, then as page_keystream_step.
+// The first step after a reseed (rng/internal/seed.h has the construction): `counter` is
+// set to the CBC-MAC under `key` of the `input_blocks` 16-byte blocks at `input` (x = 0,
+// then x = AES_key(x ^ block) for each; no input: the counter is 0), then as
+// page_keystream_step from there. The chaining value never leaves the vector registers
+// but as the counter block written to `counter`.
 bool page_keystream_reseed_step(AesSchedule* schedule, uint8_t counter[kAesBlockBytes],
-                                uint8_t key[kAesKeyBytes], uint8_t* out, size_t size) noexcept;
+                                uint8_t key[kAesKeyBytes], uint8_t* out, size_t size,
+                                const uint8_t* input = nullptr,
+                                size_t input_blocks = 0) noexcept;
 
 // K' = the first two keystream blocks (written over `key`), then `size` bytes of output.
 bool page_keystream_step(AesSchedule* schedule, uint8_t counter[kAesBlockBytes],

@@ -20,9 +20,6 @@ namespace {
 // (or with a generation that cannot be read) the draw is served by the kernel.
 constexpr int kMaxAttempts = 3;
 
-// Output made by a reseed, before the first full refill.
-constexpr size_t kFirstRefillBytes = 1024;
-
 // produce()/reseed() result: a watched source was retired, the kernel serves the draw.
 constexpr int kRetired = -1;
 
@@ -67,17 +64,19 @@ bool restores_drop_page_flags() {
 // (derive_seed), nothing kept from before. The order of the generation and key stores
 // is not load-bearing: a snapshot taken inside a reseed is restored under a generation
 // that moved, and draw_slow_in_use()'s re-read after producing sends the clone back to
-// reseed, whichever store it holds. Unread bytes of the old state are dropped and wiped. The first refill is only kFirstRefillBytes: right after a
-// restore every thread reseeds at once, and each pays for 1 KiB of keystream, not 8.
+// reseed, whichever store it holds. Unread bytes of the old state are dropped and wiped.
+// The first refill is only kFirstRefillBytes (draw.h): right after a
+// restore every thread reseeds at once, and each pays for 64 bytes of keystream (what a
+// draw of a UUID or a few words needs), the rest made by the next refill, when drawn.
 int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generation) {
   st->generation = generation;
   forget(st);
   if (restores_drop_page_flags()) thread_state_reflag(st, generation);
   if (!genid::sources_still_valid()) return kRetired;
-  if (const int error = derive_seed(generation, st->key)) return error;
-  if (!state_keystream_reseed_step(st, ctx, st->buffer + (kBufferBytes - kFirstRefillBytes),
-                                   kFirstRefillBytes)) {
-    return EIO;
+  if (const int error = seed_and_step(generation, st, ctx,
+                                      st->buffer + (kBufferBytes - kFirstRefillBytes),
+                                      kFirstRefillBytes)) {
+    return error;
   }
   SNAPSAFE_TEST_HOOK(mid_reseed);
   st->remaining = kFirstRefillBytes;

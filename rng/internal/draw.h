@@ -39,6 +39,10 @@ namespace snapsafe::rng_internal {
 // Requests above this size are generated straight into the caller's memory.
 inline constexpr size_t kMaxBufferedDraw = 1024;
 
+// Output made by a reseed's step, before the first full refill (kBufferBytes, made when
+// these are used up): a reseed costs the keystream a small draw needs, not 8 KiB.
+inline constexpr size_t kFirstRefillBytes = 64;
+
 // The slow paths (draw.cc): first use, refill, reseed, and every draw the buffer must not
 // serve (kernel-backed mode, re-entry, an unknown generation, a retired source), which
 // kernel_output.h serves. Each returns 0 or an errno; on error `out` is zeroed.
@@ -58,8 +62,11 @@ enum class Fast {
 // bench/ can measure what the check costs: it skips both generation reads and is never
 // snapshot-safe. Always inlined: with the caller's constant size the copy and the zeroing
 // become plain moves (measured: out of line, memcpy/memset calls made a u64 draw 3.5x
-// slower).
-template <bool kCheckGeneration>
+// slower). kReadByCall = false (the C API's fixed-size entry points): a generation read by
+// a call (a source with no mapped word) is left to the slow path, which reads it and serves
+// the draw from the buffer as well; the fast path then calls nothing and needs no stack
+// frame (measured through the shared library: six registers saved and restored per call).
+template <bool kCheckGeneration, bool kReadByCall = true>
 [[gnu::always_inline]] inline Fast draw_fast(void* out, size_t size) noexcept {
   ThreadState* const st = t_state;
   if (__builtin_expect(st == nullptr, 0)) return Fast::kNoState;  // first use / kernel mode
@@ -71,6 +78,9 @@ template <bool kCheckGeneration>
   // One pointer, copied: the stores below cannot alias it. A null word (a source read by
   // a call) is rare; its function pointer is loaded only then.
   const uint64_t* const word = __atomic_load_n(&genid::g_reader.word, __ATOMIC_RELAXED);
+  if (!kReadByCall && kCheckGeneration && __builtin_expect(word == nullptr, 0)) {
+    return Fast::kInUse;  // the slow path reads the generation (in_use held)
+  }
   const genid::Generation generation =
       !kCheckGeneration ? st->generation
       : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)

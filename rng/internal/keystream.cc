@@ -103,8 +103,20 @@ bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
 }
 
 bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                           size_t size) noexcept {
-  const bool keyed = EVP_EncryptInit_ex2(ctx, nullptr, key, kZeroIv, nullptr) == 1;
+                           size_t size, const uint8_t* input, size_t input_blocks) noexcept {
+  bool keyed = EVP_EncryptInit_ex2(ctx, nullptr, key, kZeroIv, nullptr) == 1;
+  // The counter block: CBC-MAC of the input, one block at a time (AES_key(x) is the CTR
+  // keystream at counter x: a re-init with the IV x, the key schedule kept).
+  uint8_t chain[kBlockBytes] = {};
+  for (size_t i = 0; keyed && i < input_blocks; ++i) {
+    for (size_t j = 0; j < kBlockBytes; ++j) chain[j] ^= input[i * kBlockBytes + j];
+    keyed = EVP_EncryptInit_ex2(ctx, nullptr, nullptr, chain, nullptr) == 1 &&
+            stream(ctx, chain, sizeof chain);
+  }
+  if (keyed && input_blocks > 0) {
+    keyed = EVP_EncryptInit_ex2(ctx, nullptr, nullptr, chain, nullptr) == 1;
+  }
+  OPENSSL_cleanse(chain, sizeof chain);
   return step_keyed(keyed, ctx, key, out, size);
 }
 

@@ -45,10 +45,13 @@ inline constexpr size_t kBlockBytes = 16;
 // A context parked on the all-zero key with counter 0, or nullptr if OpenSSL fails.
 EVP_CIPHER_CTX* keystream_new() noexcept;
 
-// The first step after a reseed: as keystream_step, with the counter set back to 0
-// (one key schedule: the counter is reset by the same EVP call that sets the key).
+// The first step after a reseed: as keystream_step, from the counter block that is the
+// CBC-MAC under `key` of the `input_blocks` 16-byte blocks at `input` (x = 0, then
+// x = AES_key(x ^ block) for each, each block computed as the CTR keystream at counter x;
+// no input: the counter is 0). rng/internal/seed.h explains the construction.
 bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                           size_t size) noexcept;
+                           size_t size, const uint8_t* input = nullptr,
+                           size_t input_blocks = 0) noexcept;
 
 // One step of the construction with the key in `key` (replaced by the next key): writes
 // `size` output bytes to `out` (contents on entry irrelevant; size a multiple of 16).

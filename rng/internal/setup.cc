@@ -78,7 +78,6 @@ void set_up_openssl() {
     return;
   }
   g_objects.aes_256_ctr = EVP_CIPHER_fetch(nullptr, "AES-256-CTR", nullptr);
-  g_objects.sha_256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
 }
 
 }  // namespace

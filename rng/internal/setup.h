@@ -30,7 +30,6 @@ void library_setup() noexcept;
 // use of OpenSSL. Null members: OpenSSL is unusable (or the process was already exiting).
 struct OpensslObjects {
   const EVP_CIPHER* aes_256_ctr = nullptr;
-  const EVP_MD* sha_256 = nullptr;
 };
 const OpensslObjects& openssl_objects() noexcept;
 
