@@ -84,6 +84,7 @@
 #include "rng/internal/vdso_getrandom.h"
 #include "benchmark/benchmark.h"
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "genid/sysgenid.h"
 #include "rng/bit_gen.h"

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/sysgenid.h"
 #include "genid/vmclock.h"
 #include "rng/c_api.h"

@@ -65,6 +65,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "genid/vmclock.h"
 #include "rng/c_api.h"

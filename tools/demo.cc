@@ -14,7 +14,7 @@
 #include <random>
 #include <string>
 
-#include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "rng/bit_gen.h"
 #include "rng/ids.h"
 #include "rng/status.h"

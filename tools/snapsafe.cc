@@ -44,7 +44,7 @@
 #include <string>
 #include <vector>
 
-#include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/sysgenid.h"
 #include "rng/error.h"
 #include "rng/fill.h"

@@ -458,13 +458,13 @@ MUTANTS = [
          new="",
          tests=["//tests:aes_ctr_in_page_test"]),
     # --- issue 23 part 1: the bump carries the clone's identity ---
-    dict(id="bump-plus-one", file="genid/counter_file.cc",
+    dict(id="bump-plus-one", file="genid/counter_file_writer.cc",
          what="a counter-file bump storing a fresh random generation, not +1 (issue 23)",
          old="    if (__atomic_compare_exchange_n(word, &seen, next, false, __ATOMIC_SEQ_CST,\n"
              "                                    __ATOMIC_ACQUIRE)) {\n",
          new="    if ((next = __atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST)) != 0) {\n",
          tests=["//tests:counter_file_test", "//tests:cloned_kernel_test"]),
-    dict(id="bump-cas-unchanged", file="genid/counter_file.cc",
+    dict(id="bump-cas-unchanged", file="genid/counter_file_writer.cc",
          what="a bump never storing the value it replaces (issue 23)",
          old="    if (next == seen) continue;  // the new value always differs from the one it replaces\n",
          new="\n",

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "tests/proc_self.h"
 #include "rng/c_api.h"
 #include "rng/internal/thread_state.h"
