@@ -512,4 +512,15 @@ MUTANTS = [
          old="bool usable(AesVariant v) { return cpu_has(v) && passes_known_answer(impl_of(v)); }",
          new="bool usable(AesVariant v) { return cpu_has(v); }",
          tests=["//tests:aes_ctr_in_page_test"]),
+    # --- h2 (issue 22 item 3): what each source covers, asked through its traits ---
+    dict(id="traits-counter-file-page-flags", file="genid/source.cc",
+         what="the counter file's traits saying its restores drop page flags (the reseed re-flags)",
+         old="              /*moves_on_process_restore=*/true, /*restores_drop_page_flags=*/true};",
+         new="              /*moves_on_process_restore=*/true, /*restores_drop_page_flags=*/false};",
+         tests=["//tests:fork_test"]),
+    dict(id="traits-status-process-restore", file="rng/status.cc",
+         what="status() judging process-restore coverage from the watched sources' traits",
+         old="    if (w.traits.moves_on_process_restore) {",
+         new="    if (false) {",
+         tests=["//tests:selection_test"]),
 ]
