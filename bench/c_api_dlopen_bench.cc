@@ -22,6 +22,7 @@
 #include <benchmark/benchmark.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "rng/fill.h"
 
 namespace {

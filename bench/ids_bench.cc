@@ -28,6 +28,7 @@
 #include <benchmark/benchmark.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "ids/ids.h"
 

@@ -15,6 +15,7 @@
 
 #include "bench/bench_util.h"
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "genid/sysgenid.h"
 #include "rng/fill.h"

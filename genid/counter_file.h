@@ -1,5 +1,11 @@
 // File: genid/counter_file.h
 //
+// The read side (what the library's draw path uses): open_counter_file() and the source's
+// still_valid(). The file lives in three rooms: this one (counter_file.cc), the mappings
+// and their SIGBUS guard with its tombstones (counter_file_guard.h, internal), and the
+// writer (create, bump, set, read: counter_file_writer.h, //genid:counter_file_writer),
+// which the tools link and applications do not. The format: counter_file_format.h.
+//
 // The shared counter file: snapshot detection for containers without any kernel module.
 // A small file, best on tmpfs (/run, /dev/shm), holds a 64-bit generation; every process
 // maps it MAP_SHARED read-only and checks it with one load per draw. A restore hook
@@ -9,10 +15,7 @@
 // runs (for CRIU and containers: the host), or `snapsafe_counter set VALUE PATH` to a
 // value handed in from outside (an agent that got it from its host).
 //
-// Layout (16 bytes, host byte order):
-//   0..7   magic "SSGENv1\n"
-//   8..15  generation, uint64_t, 8-byte aligned, only ever changed atomically (a
-//          compare-and-swap or an exchange of the whole word)
+// Layout: counter_file_format.h (16 bytes: magic "SSGENv1\n", then the generation).
 // Generations are only compared for inequality. `create` starts a new file at 64 random
 // bits from getrandom (never 0, and at least 2^32 below kGenerationUnknown), so a file
 // recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
@@ -54,28 +57,21 @@
 // Once false it stays false; counter_file_invalid_reason() says why. The first false also
 // turns the source's page into the same tombstone, so every thread's per-draw check reads
 // "unknown" from then on and the whole process draws from the kernel, whichever thread
-// asked. The draw calls it on its slow path (and stops buffering when it is false). It is thread-safe and async-signal-safe, leaves
-// errno alone, and never blocks on anything but the lstat() of a path on tmpfs.
+// asked. The draw calls it on its slow path (and stops buffering when it is false). It is
+// thread-safe and async-signal-safe, leaves errno alone, and never blocks on anything but
+// the lstat() of a path on tmpfs.
 // Not detected: a trusted writer rewriting the 16 bytes in place with a valid magic
 // (`cp` over the file). Never write the file any other way than with the tool.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
+#include "genid/counter_file_format.h"
 #include "genid/file_trust.h"
 #include "genid/source.h"
 
 namespace snapsafe::genid {
-
-inline constexpr const char* kDefaultCounterFilePath = "/run/snapsafe/generation";
-inline constexpr char kCounterFileMagic[8] = {'S', 'S', 'G', 'E', 'N', 'v', '1', '\n'};
-inline constexpr size_t kCounterFileSize = 16;
-
-// How often still_valid() looks at the path (lstat); between two looks it only compares
-// the magic (one load).
-inline constexpr int64_t kCounterFileCheckIntervalNs = 1'000'000;
 
 // Maps the file read-only and validates it; the source for the per-draw check, with its
 // still_valid(). A process keeps every counter file it opened mapped (at most 256 distinct
@@ -87,54 +83,14 @@ OpenResult open_counter_file(const std::string& path);
 // it is trusted, or if `still_valid` is not a counter file's.
 std::string counter_file_invalid_reason(bool (*still_valid)());
 
-// Tool side (tools/snapsafe_counter). Each returns "" on success or an error message.
-// None of them ever truncates a file, follows a symlink at the last component, or blocks
-// on a FIFO; each applies the trust rules above. `root`: where `path` is resolved
-// (file_trust.h): kThisProcessRoot, or a directory descriptor from open_root_directory(),
-// e.g. on /proc/PID/root for a restore hook that must reach the file a restored container
-// maps; `path` is then walked beneath that root (absolute symlinks and ".." never leave it).
-// create: makes a fresh file (mode 0644 whatever the umask, owned by the caller) at a
-// random generation unless a valid trusted one exists (then unchanged). Refuses a
-// directory others could write. Something at the path that is positively not a usable
-// counter file (bad magic, shorter than 16 bytes, not a regular file, untrusted) is
-// replaced atomically (rename), after it was retired where that is safe (a 16-byte
-// regular file with one link): generation word kGenerationUnknown, magic 0, so processes
-// still mapping it see "unknown"; `*replaced` then says why it was replaced. A file it
-// cannot judge (not readable by the caller) is an error, left alone. Fails closed
-// (nothing written) if getrandom fails.
-std::string counter_file_create(const std::string& path, std::string* replaced = nullptr,
-                                int root = kThisProcessRoot);
-// bump: atomically sets the generation to a fresh random value (as create's start: never
-// 0, at least 2^32 below kGenerationUnknown) that differs from the value it replaces (a
-// compare-and-swap loop); `*generation` receives the new value. Fails closed (nothing
-// written, an error) if getrandom fails. On an error, `*missing` (if given) says whether
-// it was that the path names nothing (ENOENT: the file, or a directory on the way, does
-// not exist) as opposed to anything else (refused, corrupt, ...). `before_store` (if given)
-// is called with each value right before it is stored (again if a concurrent writer made
-// the store retry): `snapsafe genid bump --reseed-kernel` mixes it into the kernel first.
-std::string counter_file_bump(const std::string& path, Generation* generation,
-                              int root = kThisProcessRoot, bool* missing = nullptr,
-                              const std::function<void(Generation)>& before_store = nullptr);
-// set: atomically stores `value` (anything but kGenerationUnknown, which is refused), a
-// generation handed in from outside the clone. `*unchanged` (if given) says whether the
-// file already held it (CRIU runs hooks twice per stage: a second set is no error).
-// `root` and `*missing` as for bump.
-std::string counter_file_set(const std::string& path, Generation value,
-                             bool* unchanged = nullptr, int root = kThisProcessRoot,
-                             bool* missing = nullptr);
-// read: the current generation; `root` and `*missing` as for bump.
-std::string counter_file_read(const std::string& path, Generation* generation,
-                              int root = kThisProcessRoot, bool* missing = nullptr);
-
-// Test-only. The SIGBUS guard: with `enabled` false, faults on counter pages are passed
-// on like any other (the negative control: the process dies of SIGBUS as it did).
+// Test-only: defined only in //genid:genid_testing (SNAPSAFE_TESTING), so production code
+// that calls one fails to link. The SIGBUS guard: with `enabled` false, faults on counter
+// pages are passed on like any other (the negative control: the process dies of SIGBUS as
+// it did).
 void counter_file_sigbus_guard_for_testing(bool enabled);
 // Installs the SIGBUS handler again, taking the one installed now as the one to pass
 // foreign faults to (as if this process mapped its first counter file now).
 void counter_file_reinstall_sigbus_handler_for_testing();
-// Where bump and create take their fresh generations from (nullptr: getrandom); `fresh`
-// returns false for a getrandom failure.
-void counter_file_fresh_generation_for_testing(bool (*fresh)(Generation*));
 // still_valid()'s rate limit for the lstat() (default kCounterFileCheckIntervalNs; 0:
 // every call).
 void counter_file_check_interval_for_testing(int64_t nanoseconds);

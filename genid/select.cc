@@ -46,6 +46,7 @@ bool env_set(const char* name) {
 OpenedSource constant_source(SourceKind kind) {
   OpenedSource source;
   source.kind = kind;
+  source.traits = source_traits(kind);
   source.reader.word = &kConstantGeneration;
   return source;
 }
@@ -111,6 +112,17 @@ bool still_valid_composite() {
   return true;
 }
 
+// The composite covers what any of its sources covers (its name is the first one's).
+SourceTraits composite_traits(const std::vector<OpenedSource>& watched) {
+  SourceTraits traits = watched.front().traits;
+  for (const OpenedSource& source : watched) {
+    traits.moves_on_vm_clone |= source.traits.moves_on_vm_clone;
+    traits.moves_on_process_restore |= source.traits.moves_on_process_restore;
+    traits.restores_drop_page_flags |= source.traits.restores_drop_page_flags;
+  }
+  return traits;
+}
+
 // Which sources to watch, per SNAPSAFE_SOURCE.
 void watch_requested(const std::string& wanted, Selection* selection) {
   if (wanted == "auto") {
@@ -166,6 +178,7 @@ Selection select_from_environment() {
     selection.active = selection.watched.front();
   } else {
     selection.active.kind = selection.watched.front().kind;
+    selection.active.traits = composite_traits(selection.watched);
     selection.active.reader.call = &read_composite;
     selection.active.acknowledge = &acknowledge_composite;
     selection.active.still_valid = &still_valid_composite;
@@ -200,18 +213,6 @@ void retire(const std::string& why) {
   g_retired.store(true);
 }
 
-const char* source_name(SourceKind kind) {
-  switch (kind) {
-    case SourceKind::kVmclock: return "vmclock";
-    case SourceKind::kSysgenidMmap: return "sysgenid-mmap";
-    case SourceKind::kSysgenidSyscall: return "sysgenid-syscall";
-    case SourceKind::kCounterFile: return "counter-file";
-    case SourceKind::kKernel: return "kernel";
-    case SourceKind::kForkOnlyUnsafe: return "fork-only-unsafe";
-  }
-  return "unknown";
-}
-
 const Selection& init() {
   std::call_once(g_once, [] { install(select_from_environment()); });
   return *g_selection;
@@ -224,13 +225,9 @@ bool sources_still_valid() {
   std::string why = "a watched source can no longer be trusted";
   for (const OpenedSource& source : g_selection->watched) {
     if (source.still_valid != nullptr && !source.still_valid()) {
-      const bool sysgenid = source.kind == SourceKind::kSysgenidMmap ||
-                            source.kind == SourceKind::kSysgenidSyscall;
-      why = source.kind == SourceKind::kCounterFile
-                ? source.path + ": " + counter_file_invalid_reason(source.still_valid)
-            : sysgenid && !sysgenid_invalid_reason().empty()
-                ? source.path + ": " + sysgenid_invalid_reason()
-                : source.path + ": no longer trusted";
+      const std::string reason =
+          source.invalid_reason != nullptr ? source.invalid_reason(source) : "";
+      why = source.path + ": " + (reason.empty() ? "no longer trusted" : reason);
       break;
     }
   }
@@ -245,9 +242,11 @@ std::string retired_reason() {
   return g_retired_reason;
 }
 
+#ifdef SNAPSAFE_TESTING  // //genid:genid_testing only
 void reinit_for_testing() {
   init();
   install(select_from_environment());
 }
+#endif
 
 }  // namespace snapsafe::genid

@@ -57,8 +57,9 @@ void retire(const std::string& why);
 bool retired();
 std::string retired_reason();
 
-// Test-only: forget the selection and select again from the current environment.
-// Call only while no other thread draws.
+// Test-only (defined only in //genid:genid_testing, SNAPSAFE_TESTING): forget the
+// selection and select again from the current environment. Call only while no other
+// thread draws.
 void reinit_for_testing();
 
 }  // namespace snapsafe::genid

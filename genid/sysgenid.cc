@@ -397,6 +397,11 @@ bool still_valid() {
   return page == nullptr || !note_saturation(__atomic_load_n(page, __ATOMIC_ACQUIRE));
 }
 
+// invalid_reason() (source.h): why still_valid() said false.
+std::string invalid_reason(const OpenedSource&) {
+  return g_saturated.load() ? kSaturatedReason : "";
+}
+
 // ---- opening ----
 
 std::string describe(const std::string& path, const char* what) {
@@ -551,7 +556,7 @@ OpenResult open_sysgenid_mmap(const std::string& path) {
   Reader reader;
   reader.word = static_cast<const uint64_t*>(page);  // the u32 and its 4 neighbours
   return opened_source(SourceKind::kSysgenidMmap, path, reader, &acknowledge_page_value,
-                       &still_valid);
+                       &still_valid, &invalid_reason);
 }
 
 OpenResult open_sysgenid_syscall(const std::string& path) {
@@ -573,16 +578,18 @@ OpenResult open_sysgenid_syscall(const std::string& path) {
   Reader reader;
   reader.call = is_file ? &read_file : &read_device;
   return opened_source(SourceKind::kSysgenidSyscall, path, reader, &acknowledge_read_value,
-                       &still_valid);
+                       &still_valid, &invalid_reason);
 }
 
 std::string sysgenid_invalid_reason() {
   return g_saturated.load() ? kSaturatedReason : "";
 }
 
+#ifdef SNAPSAFE_TESTING  // //genid:genid_testing only
 int sysgenid_descriptor_for_testing() { return g_fd.load(); }
 void sysgenid_accept_regular_file_for_testing(bool accept) { g_accept_regular_file = accept; }
 void sysgenid_trust_check_for_testing(bool enabled) { g_trust_check = enabled; }
 void sysgenid_saturation_check_for_testing(bool enabled) { g_saturation_check = enabled; }
+#endif
 
 }  // namespace snapsafe::genid

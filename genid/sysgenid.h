@@ -65,7 +65,8 @@ OpenResult open_sysgenid_syscall(const std::string& path);
 // for status(): "generation 4294967295 is saturated: ...".
 std::string sysgenid_invalid_reason();
 
-// Test-only. Accept a regular file as a stand-in for the device (default: refused).
+// Test-only, each of these: defined only in //genid:genid_testing (SNAPSAFE_TESTING), so
+// production code that calls one fails to link. Accept a regular file as a stand-in for the device (default: refused).
 void sysgenid_accept_regular_file_for_testing(bool accept);
 // Negative controls: open the path with a plain open() as before, with no trust check
 // (`enabled` false); and ignore saturation (at open and in still_valid()).

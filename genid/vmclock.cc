@@ -26,7 +26,9 @@ Generation read_mapped() { return vmclock_read_generation(g_page); }
 
 }  // namespace
 
+#ifdef SNAPSAFE_TESTING  // //genid:genid_testing only: production reads carry no hook
 void (*g_vmclock_between_loads_for_testing)() = nullptr;
+#endif
 
 Generation vmclock_read_generation(const unsigned char* page) {
   for (int attempt = 0; attempt < kVmclockSeqlockRetries; ++attempt) {
@@ -34,9 +36,11 @@ Generation vmclock_read_generation(const unsigned char* page) {
     if (seq_before & 1) continue;  // the hypervisor is writing
     const uint64_t generation = load_acquire<uint64_t>(page, kVmclockOffsetGeneration);
     std::atomic_thread_fence(std::memory_order_acquire);  // the value before the re-read
+#ifdef SNAPSAFE_TESTING
     if (__builtin_expect(g_vmclock_between_loads_for_testing != nullptr, 0)) {
       g_vmclock_between_loads_for_testing();
     }
+#endif
     if (load_acquire<uint32_t>(page, kVmclockOffsetSeqCount) == seq_before) return generation;
   }
   return kGenerationUnknown;

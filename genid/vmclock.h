@@ -42,7 +42,8 @@ const char* vmclock_page_problem(const unsigned char* page);
 
 // The seqlock read itself, on a mapped page (exposed for tests).
 // Test seam: when set, called between the seqlock's loads of the generation and of the
-// sequence count (a deterministic writer landing exactly there). Null in production.
+// sequence count (a deterministic writer landing exactly there). Defined only in
+// //genid:genid_testing (SNAPSAFE_TESTING): the production read has no hook at all.
 extern void (*g_vmclock_between_loads_for_testing)();
 
 Generation vmclock_read_generation(const unsigned char* page);

@@ -25,9 +25,11 @@ bool wipe_on_fork_works() {
   return ok;
 }
 
-void judge(Status* s) {
+// The coverage verdicts, from what the watched sources' traits (genid/source.h) say they
+// cover: no kind or name is compared here, so a new kind of source needs no change.
+void judge(const genid::Selection& selection, Status* s) {
   const bool hardware = s->hardware_rng;
-  if (s->source == SourceKind::kForkOnlyUnsafe) {
+  if (!selection.active.traits.detects_snapshots) {
     s->fork = {true, "MADV_WIPEONFORK and the fork handler"};
     s->vm_clone = s->process_restore = s->cloned_kernel_rng = {
         false, "NO: SNAPSAFE_SOURCE=fork-only-unsafe watches nothing"};
@@ -49,13 +51,12 @@ void judge(Status* s) {
     return;
   }
   bool vm = false, counter = false;
-  std::string counter_path;
-  for (const WatchedSource& w : s->watched) {
-    if (w.name == "counter-file") {
+  std::string counter_path;  // the (last) source a restore hook moves
+  for (const genid::OpenedSource& w : selection.watched) {
+    vm |= w.traits.moves_on_vm_clone;
+    if (w.traits.moves_on_process_restore) {
       counter = true;
       counter_path = w.path;
-    } else {
-      vm = true;
     }
   }
   s->fork = {true, "MADV_WIPEONFORK and the fork handler (reseed in the child)"};
@@ -101,17 +102,17 @@ Status status() {
     s.watched.push_back({genid::source_name(w.kind), w.path, genid::read_generation(w.reader)});
   }
   s.retired = genid::retired_reason();
-  s.buffered = s.source != SourceKind::kKernel && s.retired.empty() &&
+  s.buffered = selection.active.traits.buffers_output && s.retired.empty() &&
                !rng_internal::thread_states_unavailable();
   s.keystream = keystream_in_use();
   s.kernel_interface =
       rng_internal::vdso_getrandom_available() ? "vDSO getrandom" : "getrandom syscall";
   s.hardware_rng = rng_internal::kernel_output_uses_hardware_rng();  // health-checked now
   s.hardware_rng_failed = !s.hardware_rng && rng_internal::hardware_rng_present();
-  s.snapshot_safe = s.source != SourceKind::kForkOnlyUnsafe;
+  s.snapshot_safe = selection.active.traits.detects_snapshots;
   static const bool fork_detection = wipe_on_fork_works();  // a kernel property: probe once
   s.fork_detection = fork_detection;
-  judge(&s);
+  judge(selection, &s);
   s.generation = genid::read_generation();
   s.reseeds = rng_internal::reseed_count();
   s.live_thread_states = rng_internal::live_thread_states();

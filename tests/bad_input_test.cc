@@ -17,6 +17,7 @@
 
 #include "capi/c_api.h"
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/sysgenid.h"
 #include "genid/vmclock.h"
 #include "rng/fill.h"

@@ -28,6 +28,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/generation.h"
 #include "rng/fill.h"
 #include "rng/internal/hardware_rng.h"

@@ -37,6 +37,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/file_trust.h"
 #include "genid/vmclock.h"
 #include "rng/fill.h"

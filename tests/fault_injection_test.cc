@@ -66,6 +66,7 @@
 
 #include "capi/c_api.h"
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "genid/vmclock.h"
 #include "rng/error.h"

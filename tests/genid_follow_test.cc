@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/vmclock.h"
 #include "tests/fake_sysgenid.h"
 #include "tests/test_util.h"

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/generation.h"
 #include "genid/select.h"
 #include "genid/sysgenid.h"

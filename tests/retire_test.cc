@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "rng/fill.h"
 #include "rng/internal/draw.h"

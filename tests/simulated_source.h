@@ -13,6 +13,7 @@
 #include <string>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/sysgenid.h"
 #include "genid/vmclock.h"
 #include "tests/test_util.h"

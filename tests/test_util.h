@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/select.h"
 #include "rng/internal/thread_state.h"
 

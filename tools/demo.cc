@@ -14,7 +14,7 @@
 #include <random>
 #include <string>
 
-#include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "ids/ids.h"
 #include "rng/bit_gen.h"
 #include "rng/status.h"

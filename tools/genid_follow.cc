@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/file_trust.h"
 #include "genid/vmclock.h"
 #include "tools/kernel_reseed.h"

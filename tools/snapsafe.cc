@@ -46,7 +46,7 @@
 #include <string>
 #include <vector>
 
-#include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/sysgenid.h"
 #include "ids/ids.h"
 #include "rng/error.h"

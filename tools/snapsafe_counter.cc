@@ -41,7 +41,7 @@
 #include <cstdio>
 #include <string>
 
-#include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/file_trust.h"
 
 namespace {

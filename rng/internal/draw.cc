@@ -50,12 +50,13 @@ int fail(ThreadState* st, void* out, size_t size, int error) {
 }
 
 // Whether a generation change here may come from a process restore, which drops
-// MADV_WIPEONFORK from every page: a counter file is watched (its hook announces CRIU and
-// container restores). A VM snapshot keeps page flags: VMClock and SysGenID changes alone
-// need no madvise call (~0.4-0.9 us measured per reseed).
+// MADV_WIPEONFORK from every page: a watched source says so (genid/source.h; the counter
+// file, whose hook announces CRIU and container restores). A VM snapshot keeps page
+// flags: VMClock and SysGenID changes alone need no madvise call (~0.4-0.9 us measured
+// per reseed).
 bool restores_drop_page_flags() {
   for (const genid::OpenedSource& source : genid::init().watched) {
-    if (source.kind == genid::SourceKind::kCounterFile) return true;
+    if (source.traits.restores_drop_page_flags) return true;
   }
   return false;
 }
@@ -175,7 +176,7 @@ int draw_slow(void* out, size_t size) noexcept {
     return kernel_output(out, size, /*signal_safe=*/true);
   }
   if (st == nullptr) {
-    if (genid::init().active.kind == genid::SourceKind::kKernel || genid::retired()) {
+    if (!genid::init().active.traits.buffers_output || genid::retired()) {
       return kernel_output(out, size, /*signal_safe=*/false);
     }
     st = thread_state_create();

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "ids/uuid.h"
 #include "snapsafe.h"
 #include "tests/fuzz/fuzz_util.h"

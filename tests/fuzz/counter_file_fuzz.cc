@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/generation.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -458,13 +458,13 @@ MUTANTS = [
          new="",
          tests=["//tests:aes_ctr_in_page_test"]),
     # --- issue 23 part 1: the bump carries the clone's identity ---
-    dict(id="bump-plus-one", file="genid/counter_file.cc",
+    dict(id="bump-plus-one", file="genid/counter_file_writer.cc",
          what="a counter-file bump storing a fresh random generation, not +1 (issue 23)",
          old="    if (__atomic_compare_exchange_n(word, &seen, next, false, __ATOMIC_SEQ_CST,\n"
              "                                    __ATOMIC_ACQUIRE)) {\n",
          new="    if ((next = __atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST)) != 0) {\n",
          tests=["//tests:counter_file_test", "//tests:cloned_kernel_test"]),
-    dict(id="bump-cas-unchanged", file="genid/counter_file.cc",
+    dict(id="bump-cas-unchanged", file="genid/counter_file_writer.cc",
          what="a bump never storing the value it replaces (issue 23)",
          old="    if (next == seen) continue;  // the new value always differs from the one it replaces\n",
          new="\n",
@@ -573,4 +573,15 @@ MUTANTS += [
          old="  event.new_vmgenid = vmgenid_field && event.action == \"change\";",
          new="  event.new_vmgenid = vmgenid_field;",
          tests=["//tests:genid_follow_test"]),
+    # --- h2 (issue 22 item 3): what each source covers, asked through its traits ---
+    dict(id="traits-counter-file-page-flags", file="genid/source.cc",
+         what="the counter file's traits saying its restores drop page flags (the reseed re-flags)",
+         old="              /*moves_on_process_restore=*/true, /*restores_drop_page_flags=*/true};",
+         new="              /*moves_on_process_restore=*/true, /*restores_drop_page_flags=*/false};",
+         tests=["//tests:fork_test"]),
+    dict(id="traits-status-process-restore", file="rng/status.cc",
+         what="status() judging process-restore coverage from the watched sources' traits",
+         old="    if (w.traits.moves_on_process_restore) {",
+         new="    if (false) {",
+         tests=["//tests:selection_test"]),
 ]

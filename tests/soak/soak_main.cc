@@ -46,6 +46,7 @@
 
 #include "capi/c_api.h"
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "tests/proc_self.h"
 #include "rng/internal/thread_state.h"
 #include "rng/status.h"

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "genid/counter_file.h"
+#include "genid/counter_file_writer.h"
 #include "genid/sysgenid.h"
 #include "tools/cli_args.h"
 #include "tools/genid_follow.h"
