@@ -1,5 +1,5 @@
 // The C API through the shared library, as the OpenSSL provider and every language binding
-// reach it (issue 24): libsnapsafe.so dlopen()ed at run time, snapsafe_u64 found by dlsym,
+// reach it: libsnapsafe.so dlopen()ed at run time, snapsafe_u64 found by dlsym,
 // against the inline C++ draw of a u64 (snapsafe::random_u64, draw.h's fast path) linked
 // statically into this binary. The two benchmark names are what bench/summarize.py's target
 // "u64 through the C API of the shared library, dlopen'd / the inline draw" reads:

@@ -19,7 +19,7 @@
 // Generations are only compared for inequality. `create` starts a new file at 64 random
 // bits from getrandom (never 0, and at least 2^32 below kGenerationUnknown), so a file
 // recreated at restore (a fresh tmpfs) never repeats the number the checkpoint had.
-// `bump` draws such a value too (not +1, as it did up to issue 23): clones of one VM or
+// `bump` draws such a value too (not +1, as it once did): clones of one VM or
 // container whose files were copied at the same generation, each bumped on its own host
 // side, get different generations, and the reseed hashes the generation into the seed
 // (rng/internal/seed.cc), so their random streams differ even when everything else in

@@ -2,13 +2,8 @@
 //
 // Chooses the generation sources this process watches, once per process, from the
 // environment (read with secure_getenv: a setuid or setgid program ignores it):
-//
-//   SNAPSAFE_SOURCE         auto (default) | kernel | fork-only-unsafe | a comma-separated
-//                           list of: vmclock, sysgenid, counter-file
-//   SNAPSAFE_SYSGENID_PATH  default /dev/sysgenid
-//   SNAPSAFE_SYSGENID_MODE  mmap (default) | syscall
-//   SNAPSAFE_VMCLOCK_PATH   default /dev/vmclock0
-//   SNAPSAFE_COUNTER_FILE   default /run/snapsafe/generation
+// SNAPSAFE_SOURCE, SNAPSAFE_SYSGENID_PATH, SNAPSAFE_SYSGENID_MODE, SNAPSAFE_VMCLOCK_PATH and
+// SNAPSAFE_COUNTER_FILE, whose values and defaults docs/USAGE.md ("Settings") documents.
 //
 // Every source found is watched on every draw, not only the first: a container in a VM
 // can be restored by CRIU (its hook bumps the counter file) and cloned as a VM (VMClock or

@@ -366,8 +366,8 @@ struct Impl {
 };
 
 // AES-NI's legacy-SSE code on a CPU with AVX: the caller may leave the upper halves of the
-// ymm/zmm registers dirty, and legacy SSE code after that pays a state transition (issue 24
-// measured SHA-NI after AVX-512 code without vzeroupper: 11.5 us instead of ~0.1 us). Every
+// ymm/zmm registers dirty, and legacy SSE code after that pays a state transition
+// (measured SHA-NI after AVX-512 code without vzeroupper: 11.5 us instead of ~0.1 us). Every
 // step and the mask start with the expansion, so it clears them first; every call ends
 // with vzeroall (clear_ymm).
 __attribute__((target("avx"))) void aesni_avx_expand(AesSchedule* schedule,

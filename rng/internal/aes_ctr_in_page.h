@@ -3,7 +3,7 @@
 // (the inline fast path). It may change in any release; include rng/fill.h instead.
 //
 // AES-256-CTR with its key schedule in caller memory (the thread's state page), on the
-// CPU's AES instructions: the one exception to "no hand-rolled crypto" (issue 24).
+// CPU's AES instructions: the one exception to "no hand-rolled crypto" (docs/DESIGN.md).
 //
 // Why: OpenSSL keeps an EVP context's key schedule in its heap, which a fork child and a
 // core dump keep; keystream.h therefore parks the context on the all-zero key after every

@@ -1,7 +1,7 @@
 // File: rng/internal/seed.h
 //
 // The one reseed function: gathers what a thread state is seeded from. Its inputs can grow
-// without touching the draw path. No hash (issue 24): the kernel's bytes are the key, and
+// without touching the draw path. No hash: the kernel's bytes are the key, and
 // everything else goes into the block cipher's INPUT, never its key.
 //
 //   K  = getrandom(32)   (the system call: a fresh kernel read, never the vDSO's
@@ -25,7 +25,7 @@
 //  - Clones of a cloned kernel (a VM restored without a VMGenID notice: every getrandom
 //    returns the same bytes in each clone) share K. They still differ in M: the CPU's
 //    RDRAND (drawn per clone on the host's silicon), the clocks, and the generation (each
-//    restore's random bump, issue 23). A different M gives a different C0 (CBC-MAC over
+//    restore's random bump). A different M gives a different C0 (CBC-MAC over
 //    fixed-length input under one key: collisions only with probability ~2^-128), and two
 //    counter runs that start at pseudorandom, unrelated C0 do not overlap, so the clones'
 //    keystreams are unrelated. M is chained whole, never XORed into a counter block as it

@@ -294,7 +294,9 @@ bool thread_states_unavailable() noexcept {
   return g_wipe_on_fork_refused.load(std::memory_order_relaxed);
 }
 
+#ifdef SNAPSAFE_TESTING
 void reset_wipe_on_fork_refusal_for_testing() noexcept { g_wipe_on_fork_refused = false; }
+#endif
 
 uint64_t live_thread_states() noexcept {
   return g_live_states.load(std::memory_order_relaxed);

@@ -114,7 +114,9 @@ bool thread_state_creating() noexcept;
 // Whether the kernel refused MADV_WIPEONFORK: then no thread state is ever created and
 // every draw is served from the kernel (status() reports it as not buffered).
 bool thread_states_unavailable() noexcept;
-void reset_wipe_on_fork_refusal_for_testing() noexcept;
+#ifdef SNAPSAFE_TESTING
+void reset_wipe_on_fork_refusal_for_testing() noexcept;  // test-only: forget a refusal
+#endif
 
 // Number of live thread states in the process (for tests and status).
 uint64_t live_thread_states() noexcept;

@@ -34,7 +34,9 @@ void vdso_getrandom_forget_after_fork() noexcept;
 // Unmaps the pooled states of exited threads (tests: the next thread maps a fresh one).
 void vdso_getrandom_pool_clear() noexcept;
 
+#ifdef SNAPSAFE_TESTING
 // Test-only: this thread's state mapping and its length (nullptr before first use).
 void* vdso_getrandom_state_for_testing(size_t* length) noexcept;
+#endif
 
 }  // namespace snapsafe::rng_internal

@@ -265,7 +265,7 @@ MUTANTS = [
          old="    if (seq_before & 1) continue;  // the hypervisor is writing",
          new="",
          tests=["//tests:genid_test"]),
-    # --- issue 21 item 1: the counter file beneath a restored task's root ---
+    # --- the counter file beneath a restored task's root (containers) ---
     dict(id="trust-root-start", file="genid/file_trust.cc",
          what="a walk beneath a given root starting at that root, not at this process's /",
          old="    const int fd = root == kThisProcessRoot ? open(\"/\", O_PATH | O_DIRECTORY | O_CLOEXEC)\n                                            : fcntl(root, F_DUPFD_CLOEXEC, 0);",
@@ -291,7 +291,7 @@ MUTANTS = [
          old="generation=$(\"$tool\" bump --root \"$root\" --missing-ok \"$counter\")",
          new="generation=$(\"$tool\" bump --missing-ok \"$root$counter\")",
          tests=["//tests/criu:task_root_test"]),
-    # --- issue 21 item 4.6: the OpenSSL provider's generate call ---
+    # --- the OpenSSL provider's generate call ---
     dict(id="provider-prediction-resistance", file="provider/snapsafe_provider.cc",
          what="serving prediction-resistant requests from the kernel, not the buffer",
          old="  if (prediction_resistance && !SNAPSAFE_PROVIDER_TEST_FLAG(ignore_prediction_resistance)) {",
@@ -307,7 +307,7 @@ MUTANTS = [
          old="    return 0;  // fail closed: `out` is zeroed, OpenSSL reports the error",
          new="    return 1;",
          tests=["//tests:provider_generate_test"]),
-    # --- issue 25 part 3: OpenSSL 3.5's provider-level random function ---
+    # --- OpenSSL 3.5's provider-level random function ---
     dict(id="provider-random-bytes-offered", file="provider/snapsafe_provider.cc",
          what="offering OSSL_FUNC_PROVIDER_RANDOM_BYTES to OpenSSL 3.5 (random_provider)",
          old="    fn(OSSL_FUNC_PROVIDER_RANDOM_BYTES, provider_random_bytes),\n",
@@ -318,7 +318,7 @@ MUTANTS = [
          old="  return fill_output(static_cast<unsigned char*>(buf), n, /*prediction_resistance=*/false) == 0;",
          new="  fill_output(static_cast<unsigned char*>(buf), n, /*prediction_resistance=*/false);\n  return 1;",
          tests=["//tests:provider_generate_test"]),
-    # --- issue 21 items 4.1, 4.3, 4.7: fork from a signal handler mid-draw, the kernel
+    # --- fork from a signal handler mid-draw, the kernel
     # entry point's setup, status() and the RDRAND health checks ---
     dict(id="slow-fork-stamp-recheck", file="rng/internal/draw.cc",
          what="the slow path re-reading the state's stamp before it returns (a fork child redoes the draw)",
@@ -345,7 +345,7 @@ MUTANTS = [
          old="  const bool healthy = hardware_rng_words(words, 2);",
          new="  const bool healthy = true;",
          tests=["//tests:kernel_output_test"]),
-    # --- issue 21 items 4.2, 4.4, 4.8, 4.9: the genid commands and the SysGenID source ---
+    # --- the genid commands and the SysGenID source ---
     dict(id="sysgenid-trust", file="genid/sysgenid.cc",
          what="opening SNAPSAFE_SYSGENID_PATH through open_trusted (4.4)",
          old="  if (g_trust_check.load()) {",
@@ -401,7 +401,7 @@ MUTANTS = [
          old="  if (std::max<uint64_t>(uint64_t{current} + 1, min) >= kSaturated) {",
          new="  if (false) {",
          tests=["//tests:cli_args_test"]),
-    # --- issue 24, first slice: AES-256-CTR with the key schedule in the state page ---
+    # --- AES-256-CTR with the key schedule in the state page ---
     dict(id="inpage-carry-64", file="rng/internal/aes_ctr_in_page.cc",
          what="the counter's carry from the low 64 bits into the high 64 bits",
          old="  if (next.lo < c.lo) ++next.hi;\n",
@@ -457,24 +457,24 @@ MUTANTS = [
          old="  std::memset(counter, 0, kAesBlockBytes);\n",
          new="",
          tests=["//tests:aes_ctr_in_page_test"]),
-    # --- issue 23 part 1: the bump carries the clone's identity ---
+    # --- the bump carries the clone's identity (cloned kernel RNG) ---
     dict(id="bump-plus-one", file="genid/counter_file_writer.cc",
-         what="a counter-file bump storing a fresh random generation, not +1 (issue 23)",
+         what="a counter-file bump storing a fresh random generation, not +1",
          old="    if (__atomic_compare_exchange_n(word, &seen, next, false, __ATOMIC_SEQ_CST,\n"
              "                                    __ATOMIC_ACQUIRE)) {\n",
          new="    if ((next = __atomic_add_fetch(word, 1, __ATOMIC_SEQ_CST)) != 0) {\n",
          tests=["//tests:counter_file_test", "//tests:cloned_kernel_test"]),
     dict(id="bump-cas-unchanged", file="genid/counter_file_writer.cc",
-         what="a bump never storing the value it replaces (issue 23)",
+         what="a bump never storing the value it replaces",
          old="    if (next == seen) continue;  // the new value always differs from the one it replaces\n",
          new="\n",
          tests=["//tests:counter_file_test"]),
     dict(id="seed-generation-zero", file="rng/internal/seed.cc",
-         what="the generation in the reseed's cipher input (issue 23)",
+         what="the generation in the reseed's cipher input",
          old="  m.generation = generation;\n",
          new="  m.generation = 0;\n",
          tests=["//tests:cloned_kernel_test", "//tests:seed_test"]),
-    # --- issue 24 wiring: the draw path on the in-page keystream (state_keystream.cc) ---
+    # --- the draw path on the in-page keystream (state_keystream.cc) ---
     dict(id="wiring-step-schedule-wipe", file="rng/internal/aes_ctr_in_page.cc",
          what="a draw's step wiping the key schedule it expanded into the state page",
          old="  store_counter(advance(c, kAesKeyBytes / kAesBlockBytes + nblocks), counter);\n  wipe_schedule(schedule);",
@@ -490,7 +490,7 @@ MUTANTS = [
          old="bool state_keystream_in_page() noexcept { return aes_ctr_variant() != AesVariant::kEvp; }",
          new="bool state_keystream_in_page() noexcept { return false; }",
          tests=["//tests:fork_test"]),
-    # --- issue 24 stretch: the kernel-backed mask over 64 bytes keyed by 4 RDRAND words ---
+    # --- the kernel-backed mask over 64 bytes keyed by 4 RDRAND words ---
     dict(id="keyed-mask-xor", file="rng/internal/hardware_rng.cc",
          what="XORing the keyed hardware mask over every byte of a large kernel-backed output",
          old="    for (size_t i = 0; ok && i < take; ++i) bytes[done + i] ^= chunk[i];\n",
@@ -512,7 +512,7 @@ MUTANTS = [
          old="bool usable(AesVariant v) { return cpu_has(v) && passes_known_answer(impl_of(v)); }",
          new="bool usable(AesVariant v) { return cpu_has(v); }",
          tests=["//tests:aes_ctr_in_page_test"]),
-    # --- h7: issue 24, the reseed without the hash (seed.h: kernel key, CBC-MAC'd input) ---
+    # --- the reseed without a hash (seed.h: kernel key, CBC-MAC'd input) ---
     dict(id="seed-input-passed", file="rng/internal/seed.cc",
          what="the reseed step receiving the cipher input (RDRAND, clocks, generation, ...)",
          old="  const bool stepped = state_keystream_reseed_step(st, ctx, out, size, seed_input(m),\n"
@@ -546,7 +546,7 @@ MUTANTS = [
          tests=["//tests:snapshot_test"]),
 ]
 
-# --- h5: `snapsafe genid follow` (tools/genid_follow.cc, tools/uevent.cc) ---
+# --- `snapsafe genid follow` (tools/genid_follow.cc, tools/uevent.cc) ---
 MUTANTS += [
     dict(id="follow-vmclock-compare", file="tools/genid_follow.cc",
          what="the follower bumping only when vm_generation_counter changed",
@@ -573,7 +573,7 @@ MUTANTS += [
          old="  event.new_vmgenid = vmgenid_field && event.action == \"change\";",
          new="  event.new_vmgenid = vmgenid_field;",
          tests=["//tests:genid_follow_test"]),
-    # --- h2 (issue 22 item 3): what each source covers, asked through its traits ---
+    # --- what each source covers, asked through its traits ---
     dict(id="traits-counter-file-page-flags", file="genid/source.cc",
          what="the counter file's traits saying its restores drop page flags (the reseed re-flags)",
          old="              /*moves_on_process_restore=*/true, /*restores_drop_page_flags=*/true};",

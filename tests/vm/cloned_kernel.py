@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The cloned-kernel scenario of tests/vm/run (issue 23): VM clones whose kernel RNG is a clone.
+"""The cloned-kernel scenario of tests/vm/run: VM clones whose kernel RNG is a clone.
 
     cloned_kernel.py --workdir DIR --vmlinux FILE --initrd FILE [--variants rdrand,norand]
 
@@ -17,7 +17,7 @@ guest kernel and every process decide at boot or start whether the CPU has RDRAN
 guest that booted with it goes on executing it wherever it is restored):
   rdrand   -cpu max
   norand   -cpu max,-rdrand,-rdseed: no hardware RNG, so nothing but the handed-in value
-           and the clocks differ between clones (the case issue 23 is about)
+           and the clocks differ between clones (the case this scenario is about)
 Per variant: boot (tests/vm/init, vmtest=cloned-kernel: tests/vm/cloned_kernel.sh starts
 one process per snapsafe mode and the agent), let every mode tick, ask the agent for a
 fresh CRNG key (at 12 s of uptime or later: RNDRESEEDCRNG, and on kernels whose CRNG
