@@ -124,7 +124,7 @@ std::string measure_memory_per_thread() {
   size_t vdso_buffered = 0, vdso_kernel = 0;
   std::thread buffered([&vdso_buffered] {
     benchmark::DoNotOptimize(snapsafe::random_u64());
-    rng_internal::vdso_getrandom_state_for_testing(&vdso_buffered);
+    rng_internal::vdso_getrandom_thread_state(&vdso_buffered);
   });
   buffered.join();
   // Many at once: malloc's per-thread cache (tcache) counts as in use in mallinfo2, so a
@@ -138,7 +138,7 @@ std::string measure_memory_per_thread() {
   uint8_t ignored[16];
   std::thread kernel([&vdso_kernel, &ignored] {
     if (snapsafe::rng_internal::vdso_getrandom(ignored, sizeof ignored) == 0) {
-      rng_internal::vdso_getrandom_state_for_testing(&vdso_kernel);
+      rng_internal::vdso_getrandom_thread_state(&vdso_kernel);
     }
   });
   kernel.join();

@@ -451,7 +451,7 @@ TEST_F(FaultInjection, VdsoStateMappingFailsTheSystemCallServes) {
     g_mmap_fault = MmapFault::kAnonymous;
     for (int i = 0; i < 2000; ++i) values.push_back(random_u64());
     size_t length = 0;
-    mapped = rng_internal::vdso_getrandom_state_for_testing(&length) != nullptr;
+    mapped = rng_internal::vdso_getrandom_thread_state(&length) != nullptr;
     g_mmap_fault = MmapFault::kNone;
   });
   EXPECT_FALSE(mapped);

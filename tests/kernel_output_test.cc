@@ -45,7 +45,7 @@ bool replayed_vdso_state_repeats() {
   testing::on_new_thread([&] {
     draw(16);  // the thread's vDSO state now exists
     size_t length = 0;
-    void* state = rng_internal::vdso_getrandom_state_for_testing(&length);
+    void* state = rng_internal::vdso_getrandom_thread_state(&length);
     ASSERT_NE(state, nullptr);
     const Bytes saved(static_cast<uint8_t*>(state), static_cast<uint8_t*>(state) + length);
     const Bytes first = draw(16);
@@ -67,7 +67,7 @@ TEST_F(KernelOutput, WithoutAHardwareRngTheVdsoIsNeverUsed) {
   testing::on_new_thread([] {
     EXPECT_NE(draw(16), draw(16));
     size_t length = 0;
-    EXPECT_EQ(rng_internal::vdso_getrandom_state_for_testing(&length), nullptr)
+    EXPECT_EQ(rng_internal::vdso_getrandom_thread_state(&length), nullptr)
         << "no replayable state: every draw is a getrandom(2) system call";
   });
 }

@@ -68,7 +68,7 @@ TEST_F(Seed, TheKernelBytesComeFromTheSystemCallNeverTheVdso) {
   testing::on_new_thread([] {
     fill(testing::Bytes(16).data(), 16);  // a reseed, in buffered mode
     size_t length = 0;
-    EXPECT_EQ(rng_internal::vdso_getrandom_state_for_testing(&length), nullptr)
+    EXPECT_EQ(rng_internal::vdso_getrandom_thread_state(&length), nullptr)
         << "the reseed touched the vDSO state, which a restore replays";
   });
 }

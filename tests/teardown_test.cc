@@ -46,7 +46,7 @@ struct DrawsAtExit {
       g_values.push_back(value);
     }
     size_t length = 0;
-    if (rng_internal::vdso_getrandom_state_for_testing(&length) != nullptr) {
+    if (rng_internal::vdso_getrandom_thread_state(&length) != nullptr) {
       g_new_state_after_exit = true;
     }
   }
@@ -106,7 +106,7 @@ bool next_owner_draws_what_the_previous_owner_held() {
     Bytes out(16);
     EXPECT_EQ(rng_internal::vdso_getrandom(out.data(), out.size()), 0);
     size_t length = 0;
-    a_map = rng_internal::vdso_getrandom_state_for_testing(&length);
+    a_map = rng_internal::vdso_getrandom_thread_state(&length);
     a_state.assign(static_cast<uint8_t*>(a_map), static_cast<uint8_t*>(a_map) + length);
   });
   Bytes b_out(16);
@@ -114,7 +114,7 @@ bool next_owner_draws_what_the_previous_owner_held() {
   testing::on_new_thread([&] {
     EXPECT_EQ(rng_internal::vdso_getrandom(b_out.data(), b_out.size()), 0);
     size_t length = 0;
-    b_map = rng_internal::vdso_getrandom_state_for_testing(&length);
+    b_map = rng_internal::vdso_getrandom_thread_state(&length);
   });
   EXPECT_EQ(b_map, a_map) << "B did not take A's pooled state";
   return std::search(a_state.begin(), a_state.end(), b_out.begin(), b_out.end()) !=

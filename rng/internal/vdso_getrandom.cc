@@ -294,11 +294,9 @@ void vdso_getrandom_pool_clear() noexcept {
   while (void* const map = take_pooled_state()) munmap(map, state_length());
 }
 
-#ifdef SNAPSAFE_TESTING
-void* vdso_getrandom_state_for_testing(size_t* length) noexcept {
+void* vdso_getrandom_thread_state(size_t* length) noexcept {
   *length = t_vdso_state.length;
   return t_vdso_state.map;
 }
-#endif
 
 }  // namespace snapsafe::rng_internal

@@ -34,9 +34,8 @@ void vdso_getrandom_forget_after_fork() noexcept;
 // Unmaps the pooled states of exited threads (tests: the next thread maps a fresh one).
 void vdso_getrandom_pool_clear() noexcept;
 
-#ifdef SNAPSAFE_TESTING
-// Test-only: this thread's state mapping and its length (nullptr before first use).
-void* vdso_getrandom_state_for_testing(size_t* length) noexcept;
-#endif
+// This thread's vDSO state mapping and its length (nullptr before first use): for the
+// tests and the benchmarks, which look at or time it; the draw path never calls it.
+void* vdso_getrandom_thread_state(size_t* length) noexcept;
 
 }  // namespace snapsafe::rng_internal
