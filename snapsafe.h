@@ -9,4 +9,4 @@
 
 #include "capi/c_api.h"
 
-#endif  /* SNAPSAFE_H_ */
+#endif /* SNAPSAFE_H_ */

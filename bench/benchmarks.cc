@@ -262,8 +262,7 @@ void register_benchmarks() {
   add_ops<SnapsafeNoCheck>("snapsafe_nocheck", setup_source<kMmap>);
   // The check's cost: draw_with<true> against draw_with<false>, identical call shape.
   add("u64/snapsafe_draw_sysgenid_mmap", bm_u64<SnapsafeDraw<true>>, setup_source<kMmap>);
-  add("u64/snapsafe_draw_sysgenid_syscall", bm_u64<SnapsafeDraw<true>>,
-      setup_source<kSyscall>);
+  add("u64/snapsafe_draw_sysgenid_syscall", bm_u64<SnapsafeDraw<true>>, setup_source<kSyscall>);
   add_ops<Snapsafe<kSyscall>>("snapsafe_sysgenid_syscall", setup_source<kSyscall>);
   add("uuid_string/snapsafe_sysgenid_syscall", bm_uuid_string<Snapsafe<kSyscall>>,
       setup_source<kSyscall>);

@@ -40,7 +40,6 @@ struct Summary {
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, min = 0, mean = 0;
 };
 
-
 Summary summarize_us(std::vector<uint64_t> ns) {
   Summary s;
   if (ns.empty()) return s;
@@ -208,8 +207,7 @@ std::string measure_latency(int bumps, int threads) {
   // pool emptied before each thread: a new mapping, madvise calls, page faults, a new
   // cipher context, a reseed.
   std::vector<uint64_t> first, second, first_empty_pool, second_empty_pool;
-  time_new_threads_first_fills(threads, /*empty_pool=*/true, &first_empty_pool,
-                               &second_empty_pool);
+  time_new_threads_first_fills(threads, /*empty_pool=*/true, &first_empty_pool, &second_empty_pool);
   time_new_threads_first_fills(threads, /*empty_pool=*/false, &first, &second);
   // The same in kernel-backed mode (no thread state, no buffer): the new thread's vDSO
   // getrandom state, taken from those exited threads left, or with the pool emptied mapped.
@@ -240,11 +238,12 @@ std::string measure_latency(int bumps, int threads) {
   out += "  \"memory_per_thread\": " + measure_memory_per_thread() + ",\n";
   out += "  \"paired\": " + measure_paired() + ",\n";
   out += "  \"second_draw_new_thread\": " + json(summarize_us(second)) + ",\n";
-  out += "  \"vdso_getrandom\": " +
-         std::string(snapsafe::rng_internal::vdso_getrandom_available()
-                         ? "\"available\""
-                         : "\"" + snapsafe::rng_internal::vdso_getrandom_unavailable_reason() + "\"") +
-         "\n}\n";
+  out +=
+      "  \"vdso_getrandom\": " +
+      std::string(snapsafe::rng_internal::vdso_getrandom_available()
+                      ? "\"available\""
+                      : "\"" + snapsafe::rng_internal::vdso_getrandom_unavailable_reason() + "\"") +
+      "\n}\n";
   return out;
 }
 

@@ -203,17 +203,38 @@ std::string measure_reseed_rounds(int rounds) {
   };
   for (int i = 0; i < rounds; ++i) {
     switch (i % 4) {
-      case 0: time_syscall(); time_reseed(); time_floor(); time_inputs(); break;
-      case 1: time_reseed(); time_floor(); time_inputs(); time_syscall(); break;
-      case 2: time_floor(); time_inputs(); time_syscall(); time_reseed(); break;
-      default: time_inputs(); time_syscall(); time_reseed(); time_floor(); break;
+      case 0:
+        time_syscall();
+        time_reseed();
+        time_floor();
+        time_inputs();
+        break;
+      case 1:
+        time_reseed();
+        time_floor();
+        time_inputs();
+        time_syscall();
+        break;
+      case 2:
+        time_floor();
+        time_inputs();
+        time_syscall();
+        time_reseed();
+        break;
+      default:
+        time_inputs();
+        time_syscall();
+        time_reseed();
+        time_floor();
+        break;
     }
   }
   for (std::vector<double>* v : {&syscall_ns, &reseed_ns, &floor_ns, &inputs_ns}) {
     std::sort(v->begin(), v->end());
   }
   const double syscall_p50 = nearest_rank(syscall_ns, 0.5);
-  const double reseed_p50 = nearest_rank(reseed_ns, 0.5), reseed_p99 = nearest_rank(reseed_ns, 0.99);
+  const double reseed_p50 = nearest_rank(reseed_ns, 0.5),
+               reseed_p99 = nearest_rank(reseed_ns, 0.99);
   const double floor_p50 = nearest_rank(floor_ns, 0.5), floor_p99 = nearest_rank(floor_ns, 0.99);
   char text[640];
   std::snprintf(text, sizeof text,
@@ -253,17 +274,17 @@ std::string measure_paired() {
          ",\n";
   out += "    \"fill4096_vs_keystream16k\": " +
          measure_pairs<SnapsafeFill4096Op, KeystreamOp<16384>>(4000, 16, 4, "fill4096_ns",
-                                                        "keystream16k_ns") +
+                                                               "keystream16k_ns") +
          ",\n";
   if (InPageKeystreamOp<16384>().ready) {  // the variant in use is not evp
     out += "    \"fill4096_vs_inpage_keystream16k\": " +
-           measure_pairs<SnapsafeFill4096Op, InPageKeystreamOp<16384>>(
-               4000, 16, 4, "fill4096_ns", "inpage_keystream16k_ns") +
+           measure_pairs<SnapsafeFill4096Op, InPageKeystreamOp<16384>>(4000, 16, 4, "fill4096_ns",
+                                                                       "inpage_keystream16k_ns") +
            ",\n";
   }
   out += "    \"bulk_step4096_vs_keystream16k\": " +
          measure_pairs<BulkStep4096Op, KeystreamOp<16384>>(4000, 16, 4, "bulk_step4096_ns",
-                                                    "keystream16k_ns") +
+                                                           "keystream16k_ns") +
          ",\n";
   if (rng_internal::vdso_getrandom_available() && rng_internal::hardware_rng_present()) {
     g_sources->activate(Source::kKernel);

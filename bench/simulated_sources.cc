@@ -59,16 +59,13 @@ void SimulatedSources::activate(Source source) const {
       snapsafe::genid::sysgenid_accept_regular_file_for_testing(true);  // a simulated page
       setenv("SNAPSAFE_SOURCE", "sysgenid", 1);
       setenv("SNAPSAFE_SYSGENID_PATH", sysgenid_path_.c_str(), 1);
-      setenv("SNAPSAFE_SYSGENID_MODE", source == Source::kSysgenidMmap ? "mmap" : "syscall",
-             1);
+      setenv("SNAPSAFE_SYSGENID_MODE", source == Source::kSysgenidMmap ? "mmap" : "syscall", 1);
       break;
     case Source::kCounterFile:
       setenv("SNAPSAFE_SOURCE", "counter-file", 1);
       setenv("SNAPSAFE_COUNTER_FILE", counter_path_.c_str(), 1);
       break;
-    case Source::kKernel:
-      setenv("SNAPSAFE_SOURCE", "kernel", 1);
-      break;
+    case Source::kKernel: setenv("SNAPSAFE_SOURCE", "kernel", 1); break;
   }
   snapsafe::genid::reinit_for_testing();
   const snapsafe::genid::SourceKind want =
@@ -79,8 +76,8 @@ void SimulatedSources::activate(Source source) const {
   if (snapsafe::genid::init().active.kind != want) {
     std::string notes;
     for (const std::string& note : snapsafe::genid::init().notes) notes += " " + note;
-    die(std::string("could not activate source ") + snapsafe::genid::source_name(want) +
-        ":" + notes);
+    die(std::string("could not activate source ") + snapsafe::genid::source_name(want) + ":" +
+        notes);
   }
   (void)snapsafe::random_u64();  // reseed this thread's state under the new source
 }

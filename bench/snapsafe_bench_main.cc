@@ -71,8 +71,8 @@ void add_cpu_context() {
     benchmark::AddCustomContext(feature, yes(false));
   }
 #endif
-  benchmark::AddCustomContext(
-      "keystream", rng_internal::aes_ctr_variant_name(rng_internal::aes_ctr_variant()));
+  benchmark::AddCustomContext("keystream",
+                              rng_internal::aes_ctr_variant_name(rng_internal::aes_ctr_variant()));
 }
 
 }  // namespace

@@ -66,8 +66,7 @@ template <size_t kSize>
 [[gnu::always_inline]] inline int draw_u64(uint64_t* value) noexcept {
   namespace ri = snapsafe::rng_internal;
   uint64_t fast_value;
-  const ri::Fast fast =
-      ri::draw_fast<true, /*kReadByCall=*/false>(&fast_value, sizeof fast_value);
+  const ri::Fast fast = ri::draw_fast<true, /*kReadByCall=*/false>(&fast_value, sizeof fast_value);
   if (__builtin_expect(fast == ri::Fast::kServed, 1)) {
     *value = fast_value;
     return 0;
@@ -160,8 +159,8 @@ int snapsafe_uuid_v7_bytes(uint8_t* out, size_t out_size) {
   });
 }
 
-int snapsafe_uuid_parse(const char* text, size_t text_len, int expected_version,
-                        uint8_t* out, size_t out_size) {
+int snapsafe_uuid_parse(const char* text, size_t text_len, int expected_version, uint8_t* out,
+                        size_t out_size) {
   if (const int error = check_buffer(out, out_size, 16)) return error;
   if (text == nullptr || expected_version < 0 || expected_version > 8) {
     std::memset(out, 0, 16);
@@ -169,9 +168,9 @@ int snapsafe_uuid_parse(const char* text, size_t text_len, int expected_version,
   }
   return guarded(out, 16, [&] {
     const std::string_view view(text, text_len);
-    const snapsafe::UuidParseResult parsed =
-        expected_version == 0 ? snapsafe::parse_uuid(view)
-                              : snapsafe::parse_uuid(view, expected_version);
+    const snapsafe::UuidParseResult parsed = expected_version == 0
+                                                 ? snapsafe::parse_uuid(view)
+                                                 : snapsafe::parse_uuid(view, expected_version);
     if (!parsed) return EINVAL;
     std::memcpy(out, parsed.uuid.data(), 16);
     return 0;

@@ -77,8 +77,8 @@ int snapsafe_uuid_v7_bytes(uint8_t* out, size_t out_size);
  * 0 accepts any. Writes 16 bytes to out. EINVAL for NULL pointers, out_size < 16, an
  * expected_version outside 0..8, malformed text or a version/variant mismatch (out is
  * then zeroed). */
-int snapsafe_uuid_parse(const char* text, size_t text_len, int expected_version,
-                        uint8_t* out, size_t out_size);
+int snapsafe_uuid_parse(const char* text, size_t text_len, int expected_version, uint8_t* out,
+                        size_t out_size);
 
 /* Writes the canonical text of a 16-byte UUID (36 characters and a NUL). EINVAL if a
  * pointer is NULL or out_size < 37. */
@@ -101,7 +101,7 @@ int snapsafe_status(char* out, size_t out_size, size_t* needed);
 int snapsafe_source_name(char* out, size_t out_size);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
-#endif  /* SNAPSAFE_CAPI_C_API_H_ */
+#endif /* SNAPSAFE_CAPI_C_API_H_ */

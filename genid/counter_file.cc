@@ -107,8 +107,7 @@ bool mapped_file_identity(uintptr_t base, uint64_t* dev, uint64_t* ino) {
           if (c == ' ') field = 6;
           else if (c >= '0' && c <= '9') inode = inode * 10 + static_cast<uint64_t>(c - '0');
           break;
-        case 6:
-          break;
+        case 6: break;
         default:  // end, perms, offset: to the next space
           if (c == ' ') ++field;
           break;
@@ -130,9 +129,9 @@ bool check_slot_may_set_errno(Slot& slot) {
   if (slot.invalid.load(std::memory_order_acquire) != nullptr) return false;
   void* const map = reinterpret_cast<void*>(slot.base.load(std::memory_order_relaxed));
   if (!magic_intact(map)) {
-    const bool retired = __atomic_load_n(magic_of(map), __ATOMIC_RELAXED) == 0 &&
-                         __atomic_load_n(generation_word(map), __ATOMIC_RELAXED) ==
-                             kGenerationUnknown;
+    const bool retired =
+        __atomic_load_n(magic_of(map), __ATOMIC_RELAXED) == 0 &&
+        __atomic_load_n(generation_word(map), __ATOMIC_RELAXED) == kGenerationUnknown;
     return retire_source(slot, retired ? kReasonRetired : kReasonMagic);
   }
   const int64_t now = coarse_now_ns();
@@ -152,8 +151,8 @@ bool check_slot_may_set_errno(Slot& slot) {
     // Another file at the path. Still fine if the mapping itself is now that file: a
     // restore that re-creates file mappings by path (CRIU) maps the file the hook bumps.
     uint64_t dev = 0, ino = 0;
-    if (!mapped_file_identity(reinterpret_cast<uintptr_t>(map), &dev, &ino) ||
-        dev != st.st_dev || ino != st.st_ino) {
+    if (!mapped_file_identity(reinterpret_cast<uintptr_t>(map), &dev, &ino) || dev != st.st_dev ||
+        ino != st.st_ino) {
       return retire_source(slot, kReasonReplaced);
     }
     slot.dev.store(dev, std::memory_order_relaxed);
@@ -189,7 +188,6 @@ constexpr std::array<bool (*)(), sizeof...(kIndex)> still_valid_table(
 // One still_valid() per slot: a source's function knows its mapping without any argument.
 constexpr std::array<bool (*)(), kSlots> kStillValid =
     still_valid_table(std::make_index_sequence<kSlots>());
-
 
 // invalid_reason() (source.h): why the source's still_valid() said false.
 std::string invalid_reason(const OpenedSource& source) {
@@ -242,7 +240,6 @@ std::string counter_file_invalid_reason(bool (*still_valid)()) {
   }
   return "";
 }
-
 
 #ifdef SNAPSAFE_TESTING  // //genid:genid_testing only
 void counter_file_check_interval_for_testing(int64_t nanoseconds) {

@@ -113,7 +113,6 @@ void on_sigbus(int signal, siginfo_t* info, void* context) {
   errno = saved_errno;
 }
 
-
 }  // namespace
 
 void install_sigbus_guard(bool again) {
@@ -160,8 +159,8 @@ bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string*
   mapped->slot = claim_slot(map, prot);
   if (mapped->slot < 0) {
     munmap(map, kCounterFileSize);
-    *error = path + ": too many counter-file mappings in this process (" +
-             std::to_string(kSlots) + ")";
+    *error =
+        path + ": too many counter-file mappings in this process (" + std::to_string(kSlots) + ")";
     return false;
   }
   if (!magic_intact(map)) {

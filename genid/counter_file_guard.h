@@ -41,7 +41,7 @@ struct Slot {
   std::string path;  // absolute, resolved at each check the way the restore hook resolves it
   std::atomic<uint64_t> dev{0};  // the mapped file (atomic: a check may follow a re-mapping)
   std::atomic<uint64_t> ino{0};
-  std::atomic<int64_t> next_check_ns{0};     // still_valid's next lstat, CLOCK_MONOTONIC_COARSE
+  std::atomic<int64_t> next_check_ns{0};      // still_valid's next lstat, CLOCK_MONOTONIC_COARSE
   std::atomic<const char*> invalid{nullptr};  // set once, never cleared: why it is not trusted
 };
 extern Slot g_slots[kSlots];
@@ -77,7 +77,6 @@ void unmap_counter(const Mapped& mapped);
 // size, maps it with `prot`, registers the mapping and checks the magic. On failure returns
 // false with *error set, and *missing (if given) true when the path names nothing (ENOENT).
 bool map_counter(const std::string& path, int prot, Mapped* mapped, std::string* error,
-                 bool* bad_magic = nullptr, int root = kThisProcessRoot,
-                 bool* missing = nullptr);
+                 bool* bad_magic = nullptr, int root = kThisProcessRoot, bool* missing = nullptr);
 
 }  // namespace snapsafe::genid::counter_file_internal

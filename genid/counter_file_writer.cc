@@ -134,8 +134,8 @@ std::string write_new_file(int dirfd, const std::string& name, const std::string
   char bytes[kCounterFileSize] = {};
   std::memcpy(bytes, kCounterFileMagic, sizeof kCounterFileMagic);
   std::memcpy(bytes + 8, &start, sizeof start);
-  const bool written = fchmod(fd, 0644) == 0 &&
-                       write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+  const bool written =
+      fchmod(fd, 0644) == 0 && write(fd, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
   const int saved_errno = errno;
   close(fd);
   if (!written) {
@@ -210,8 +210,7 @@ std::string counter_file_create(const std::string& path, std::string* replaced, 
 }
 
 std::string counter_file_bump(const std::string& path, Generation* generation, int root,
-                              bool* missing,
-                              const std::function<void(Generation)>& before_store) {
+                              bool* missing, const std::function<void(Generation)>& before_store) {
   if (missing != nullptr) *missing = false;
   std::string error;
   Mapped mapped;
@@ -233,8 +232,7 @@ std::string counter_file_bump(const std::string& path, Generation* generation, i
     }
     if (next == seen) continue;  // the new value always differs from the one it replaces
     if (before_store) before_store(next);
-    if (__atomic_compare_exchange_n(word, &seen, next, false, __ATOMIC_SEQ_CST,
-                                    __ATOMIC_ACQUIRE)) {
+    if (__atomic_compare_exchange_n(word, &seen, next, false, __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
       *generation = next;
       break;
     }
@@ -245,8 +243,8 @@ std::string counter_file_bump(const std::string& path, Generation* generation, i
   return intact ? "" : path + ": truncated or overwritten during the bump";
 }
 
-std::string counter_file_set(const std::string& path, Generation value, bool* unchanged,
-                             int root, bool* missing) {
+std::string counter_file_set(const std::string& path, Generation value, bool* unchanged, int root,
+                             bool* missing) {
   if (missing != nullptr) *missing = false;
   if (unchanged != nullptr) *unchanged = false;
   if (value == kGenerationUnknown) {
@@ -257,8 +255,8 @@ std::string counter_file_set(const std::string& path, Generation value, bool* un
   if (!map_counter(path, PROT_READ | PROT_WRITE, &mapped, &error, nullptr, root, missing)) {
     return error;
   }
-  const Generation before = __atomic_exchange_n(generation_word(mapped.map), value,
-                                                __ATOMIC_SEQ_CST);
+  const Generation before =
+      __atomic_exchange_n(generation_word(mapped.map), value, __ATOMIC_SEQ_CST);
   if (unchanged != nullptr) *unchanged = before == value;
   const bool intact = magic_intact(mapped.map);
   unmap_counter(mapped);

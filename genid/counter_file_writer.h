@@ -47,9 +47,8 @@ std::string counter_file_bump(const std::string& path, Generation* generation,
 // generation handed in from outside the clone. `*unchanged` (if given) says whether the
 // file already held it (CRIU runs hooks twice per stage: a second set is no error).
 // `root` and `*missing` as for bump.
-std::string counter_file_set(const std::string& path, Generation value,
-                             bool* unchanged = nullptr, int root = kThisProcessRoot,
-                             bool* missing = nullptr);
+std::string counter_file_set(const std::string& path, Generation value, bool* unchanged = nullptr,
+                             int root = kThisProcessRoot, bool* missing = nullptr);
 // read: the current generation; `root` and `*missing` as for bump.
 std::string counter_file_read(const std::string& path, Generation* generation,
                               int root = kThisProcessRoot, bool* missing = nullptr);

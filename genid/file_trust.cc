@@ -267,8 +267,7 @@ std::string absolute_path(const std::string& path) {
   return std::string(cwd) + "/" + path;
 }
 
-int open_trusted_parent(const std::string& path, std::string* name, std::string* error,
-                        int root) {
+int open_trusted_parent(const std::string& path, std::string* name, std::string* error, int root) {
   return walk(path, root, /*follow_last=*/false, name, error);
 }
 
@@ -312,11 +311,12 @@ int open_trusted(const std::string& path, int access, LastComponent last, struct
   int fd = -1;
   int error_number = EPERM;
   if (S_ISLNK(seen.st_mode)) {
-    *error = path + ": refused: a symbolic link (the file must be a regular file at this path; "
-                    "snapsafe does not follow a link here)";
+    *error = path +
+             ": refused: a symbolic link (the file must be a regular file at this path; "
+             "snapsafe does not follow a link here)";
   } else if (!S_ISREG(seen.st_mode) && !(device_ok && S_ISCHR(seen.st_mode))) {
-    *error = path + (device_ok ? ": not a character device or regular file"
-                               : ": not a regular file");
+    *error =
+        path + (device_ok ? ": not a character device or regular file" : ": not a regular file");
     error_number = EINVAL;
   } else if (const char* reason = untrusted_reason(seen, /*is_dir=*/false)) {
     *error = refused(path, "the file", seen, reason);

@@ -50,9 +50,9 @@ namespace snapsafe::genid {
 inline constexpr int kThisProcessRoot = -1;
 
 enum class LastComponent {
-  kRegularNoFollow,        // a regular file at exactly this path (counter file)
-  kRegularOrCharDevice,    // a character device or a regular stand-in; a trusted symlink
-                           // at the last component is followed (VMClock)
+  kRegularNoFollow,      // a regular file at exactly this path (counter file)
+  kRegularOrCharDevice,  // a character device or a regular stand-in; a trusted symlink
+                         // at the last component is followed (VMClock)
 };
 
 // Opens `path` with `access` (O_RDONLY or O_RDWR) under the rules above, resolved from

@@ -1,8 +1,8 @@
 // Source selection: see select.h.
 #include "genid/select.h"
 
-#include <atomic>
 #include <unistd.h>
+#include <atomic>
 
 #include <cstdlib>
 #include <mutex>
@@ -66,8 +66,7 @@ bool try_sysgenid(Selection* selection) {
   const std::string mode = env_or("SNAPSAFE_SYSGENID_MODE", "mmap");
   if (mode == "syscall") return take(open_sysgenid_syscall(path), selection);
   if (mode != "mmap") {
-    selection->notes.push_back("SNAPSAFE_SYSGENID_MODE=" + mode +
-                               " is not one of: mmap, syscall");
+    selection->notes.push_back("SNAPSAFE_SYSGENID_MODE=" + mode + " is not one of: mmap, syscall");
     return false;
   }
   return take(open_sysgenid_mmap(path), selection);
@@ -190,7 +189,8 @@ void install(Selection selection) {
   delete g_selection;
   g_selection = new Selection(std::move(selection));
   g_watched_count = g_selection->watched.size();
-  for (size_t i = 0; i < g_watched_count; ++i) g_watched_readers[i] = g_selection->watched[i].reader;
+  for (size_t i = 0; i < g_watched_count; ++i)
+    g_watched_readers[i] = g_selection->watched[i].reader;
   g_retired.store(false);
   g_retired_reason.clear();
   g_reader = g_selection->active.reader;

@@ -80,14 +80,14 @@ struct OpenResult {
 };
 
 // A successfully opened source, as each open_*() returns it.
-inline OpenResult opened_source(
-    SourceKind kind, const std::string& path, Reader reader,
-    void (*acknowledge)(Generation) = nullptr, bool (*still_valid)() = nullptr,
-    std::string (*invalid_reason)(const OpenedSource&) = nullptr) {
+inline OpenResult opened_source(SourceKind kind, const std::string& path, Reader reader,
+                                void (*acknowledge)(Generation) = nullptr,
+                                bool (*still_valid)() = nullptr,
+                                std::string (*invalid_reason)(const OpenedSource&) = nullptr) {
   OpenResult result;
   result.ok = true;
-  result.source = {kind, source_traits(kind), path, reader, acknowledge, still_valid,
-                   invalid_reason};
+  result.source = {kind,        source_traits(kind), path,          reader,
+                   acknowledge, still_valid,         invalid_reason};
   return result;
 }
 

@@ -110,14 +110,14 @@ constexpr long kMaxWaitNs = 20 * 1000 * 1000;
 // The per-process acknowledgement state. On its own page with MADV_WIPEONFORK: every child
 // (fork, _Fork, clone without CLONE_VM) finds it all zero, i.e. not live, not busy.
 struct AckState {
-  std::atomic<uint32_t> live;        // 1: the descriptor's open file description is ours
-  std::atomic<uint32_t> busy;        // futex word: 1 while an acknowledgement/re-open runs
+  std::atomic<uint32_t> live;            // 1: the descriptor's open file description is ours
+  std::atomic<uint32_t> busy;            // futex word: 1 while an acknowledgement/re-open runs
   std::atomic<Generation> acknowledged;  // see (1) at the top
 };
 static_assert(std::atomic<uint32_t>::is_always_lock_free &&
               std::atomic<Generation>::is_always_lock_free);
 
-AckState g_fallback_state;           // if the page cannot be mapped (no WIPEONFORK)
+AckState g_fallback_state;  // if the page cannot be mapped (no WIPEONFORK)
 AckState* g_state = &g_fallback_state;
 bool g_state_wipes_on_fork = false;
 
@@ -128,7 +128,7 @@ bool g_fd_is_file = false;  // a regular-file stand-in (tests): pread, no acknow
 bool g_writable = false;    // opened read-write: acknowledgements possible
 int g_open_flags = 0;
 std::string g_path;
-struct stat g_identity;     // st_dev, st_ino, st_rdev of what was opened
+struct stat g_identity;         // st_dev, st_ino, st_rdev of what was opened
 std::atomic<pid_t> g_owner{0};  // the process that opened it (used without WIPEONFORK)
 
 // Saturation (5): the mapped page (mmap mode), and whether a read returned the value.
@@ -319,13 +319,13 @@ Generation read_device() {
       note_saturation(value);
       return value;
     }
-    if (n < 0 && errno == EAGAIN) {       // (r1)
+    if (n < 0 && errno == EAGAIN) {                         // (r1)
       std::atomic_thread_fence(std::memory_order_seq_cst);  // (r2)
       if (shares_parents_description(s)) {  // the parent's acknowledgements, not ours
         if (!replace_descriptor(fd, true)) return kGenerationUnknown;
         continue;
       }
-      if (!wait_until_idle(s)) return kGenerationUnknown;      // (r3)
+      if (!wait_until_idle(s)) return kGenerationUnknown;     // (r3)
       return s.acknowledged.load(std::memory_order_seq_cst);  // (r4)
     }
     if (is_ours(fd)) return kGenerationUnknown;  // the device failed this read
@@ -361,7 +361,7 @@ void acknowledge_value(uint32_t value, Generation published) {
   }
   fd = g_fd.load(std::memory_order_relaxed);
   if (usable && s.acknowledged.load(std::memory_order_relaxed) != published &&
-      write(fd, &value, sizeof value) == sizeof value) {   // (w2)
+      write(fd, &value, sizeof value) == sizeof value) {         // (w2)
     s.acknowledged.store(published, std::memory_order_seq_cst);  // (w3)
   }
   unlock(s);  // (w4)
@@ -468,8 +468,9 @@ bool open_device(const std::string& path, Opened* opened, std::string* error) {
   if (fd < 0) return false;
   const bool is_file = S_ISREG(opened->st.st_mode);
   if (is_file && !g_accept_regular_file.load()) {
-    *error = path + ": not a character device (a regular file stands in for the SysGenID "
-                    "device only in tests)";
+    *error = path +
+             ": not a character device (a regular file stands in for the SysGenID "
+             "device only in tests)";
     close(fd);
     return false;
   }
@@ -565,8 +566,8 @@ OpenResult open_sysgenid_syscall(const std::string& path) {
   if (!open_device(path, &opened, &result.error)) return result;
   uint32_t value;
   const bool is_file = S_ISREG(opened.st.st_mode);
-  const ssize_t n = is_file ? pread(opened.fd, &value, sizeof value, 0)
-                            : read(opened.fd, &value, sizeof value);
+  const ssize_t n =
+      is_file ? pread(opened.fd, &value, sizeof value, 0) : read(opened.fd, &value, sizeof value);
   if (n != sizeof value && !(n < 0 && errno == EAGAIN && !is_file)) {
     result.error = n < 0 ? describe(path, "read") : path + ": read: short read";
     close(opened.fd);
@@ -581,9 +582,7 @@ OpenResult open_sysgenid_syscall(const std::string& path) {
                        &still_valid, &invalid_reason);
 }
 
-std::string sysgenid_invalid_reason() {
-  return g_saturated.load() ? kSaturatedReason : "";
-}
+std::string sysgenid_invalid_reason() { return g_saturated.load() ? kSaturatedReason : ""; }
 
 #ifdef SNAPSAFE_TESTING  // //genid:genid_testing only
 int sysgenid_descriptor_for_testing() { return g_fd.load(); }

@@ -66,7 +66,8 @@ OpenResult open_sysgenid_syscall(const std::string& path);
 std::string sysgenid_invalid_reason();
 
 // Test-only, each of these: defined only in //genid:genid_testing (SNAPSAFE_TESTING), so
-// production code that calls one fails to link. Accept a regular file as a stand-in for the device (default: refused).
+// production code that calls one fails to link. Accept a regular file as a stand-in for the
+// device (default: refused).
 void sysgenid_accept_regular_file_for_testing(bool accept);
 // Negative controls: open the path with a plain open() as before, with no trust check
 // (`enabled` false); and ignore saturation (at open and in still_valid()).

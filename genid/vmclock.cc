@@ -67,8 +67,8 @@ OpenResult open_vmclock(const std::string& path) {
   // The real path is a character device, tests use a regular file. Never anything else:
   // a FIFO planted at the path would block a plain open() forever (file_trust.h).
   struct stat st;
-  const int fd = open_trusted(path, O_RDONLY, LastComponent::kRegularOrCharDevice, &st,
-                              &result.error);
+  const int fd =
+      open_trusted(path, O_RDONLY, LastComponent::kRegularOrCharDevice, &st, &result.error);
   if (fd < 0) return result;
   const bool is_file = S_ISREG(st.st_mode);
   if (is_file && st.st_size < static_cast<off_t>(kVmclockOffsetGeneration + 8)) {

@@ -222,8 +222,10 @@ const OSSL_DISPATCH kProviderFunctions[] = {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(
-    const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISPATCH** out, void** provctx) {
+extern "C" __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE*,
+                                                                         const OSSL_DISPATCH*,
+                                                                         const OSSL_DISPATCH** out,
+                                                                         void** provctx) {
   *out = kProviderFunctions;
   *provctx = nullptr;
   return 1;

@@ -18,7 +18,8 @@ struct ProviderTestFlags {
 extern ProviderTestFlags g_provider_test_flags;
 
 }  // namespace snapsafe::provider_internal
-#define SNAPSAFE_PROVIDER_TEST_FLAG(name) (::snapsafe::provider_internal::g_provider_test_flags.name)
+#define SNAPSAFE_PROVIDER_TEST_FLAG(name) \
+  (::snapsafe::provider_internal::g_provider_test_flags.name)
 #else
 #define SNAPSAFE_PROVIDER_TEST_FLAG(name) false
 #endif

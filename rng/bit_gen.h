@@ -42,8 +42,7 @@ class BitGen {
   // bulk speed: ~8 bytes of keystream per element instead of one draw's bookkeeping per
   // element (bench: generate_random/*). Throws snapsafe::entropy_error, `words` zeroed.
   template <std::ranges::contiguous_range R>
-    requires std::ranges::sized_range<R> &&
-             std::same_as<std::ranges::range_value_t<R>, result_type>
+  requires std::ranges::sized_range<R> && std::same_as<std::ranges::range_value_t<R>, result_type>
   void generate_random(R&& words) {
     fill(std::ranges::data(words), std::ranges::size(words) * sizeof(result_type));
   }

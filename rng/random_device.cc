@@ -21,14 +21,14 @@ bool token_means_kernel(const std::string& token) {
 
 random_device::random_device() : from_kernel_(false) {}
 
-random_device::random_device(const std::string& token)
-    : from_kernel_(token_means_kernel(token)) {}
+random_device::random_device(const std::string& token) : from_kernel_(token_means_kernel(token)) {}
 
 random_device::result_type random_device::operator()() {
   result_type value;
   if (!from_kernel_) {
     fill(&value, sizeof value);
-  } else if (const int error = rng_internal::kernel_output(&value, sizeof value, /*signal_safe=*/false)) {
+  } else if (const int error =
+                 rng_internal::kernel_output(&value, sizeof value, /*signal_safe=*/false)) {
     rng_internal::throw_entropy_error(error);
   }
   return value;

@@ -31,18 +31,17 @@ void judge(const genid::Selection& selection, Status* s) {
   const bool hardware = s->hardware_rng;
   if (!selection.active.traits.detects_snapshots) {
     s->fork = {true, "MADV_WIPEONFORK and the fork handler"};
-    s->vm_clone = s->process_restore = s->cloned_kernel_rng = {
-        false, "NO: SNAPSAFE_SOURCE=fork-only-unsafe watches nothing"};
+    s->vm_clone = s->process_restore =
+        s->cloned_kernel_rng = {false, "NO: SNAPSAFE_SOURCE=fork-only-unsafe watches nothing"};
     return;
   }
   if (!s->buffered) {
-    const std::string fresh =
-        hardware ? "every draw: kernel RNG XOR the CPU's RDRAND, fresh per call"
-                 : "every draw: a getrandom(2) system call, fresh per call";
+    const std::string fresh = hardware
+                                  ? "every draw: kernel RNG XOR the CPU's RDRAND, fresh per call"
+                                  : "every draw: a getrandom(2) system call, fresh per call";
     s->fork = {true, fresh};
     s->process_restore = {true, fresh};
-    s->vm_clone = {true, hardware ? fresh
-                                  : fresh + " (the guest kernel reseeds on VMGenID)"};
+    s->vm_clone = {true, hardware ? fresh : fresh + " (the guest kernel reseeds on VMGenID)"};
     s->cloned_kernel_rng = {hardware,
                             hardware ? fresh
                             : s->hardware_rng_failed
@@ -61,16 +60,17 @@ void judge(const genid::Selection& selection, Status* s) {
   }
   s->fork = {true, "MADV_WIPEONFORK and the fork handler (reseed in the child)"};
   s->vm_clone = vm ? Coverage{true, "the VM generation source moves; every thread reseeds"}
-                   : Coverage{false, "NO: no VM source watched (only if the VM restore also "
-                                     "bumps " + counter_path + ")"};
+                   : Coverage{false,
+                              "NO: no VM source watched (only if the VM restore also "
+                              "bumps " +
+                                  counter_path + ")"};
   s->process_restore =
       counter ? Coverage{true, "the restore hook bumps " + counter_path}
               : Coverage{false,
                          "NO: a process restore moves no VM generation; bump a counter "
                          "file (SNAPSAFE_COUNTER_FILE) from the restore hook, or use "
                          "SNAPSAFE_SOURCE=kernel"};
-  s->cloned_kernel_rng = {false,
-                          "NO: buffered output reseeds only when a watched source moves"};
+  s->cloned_kernel_rng = {false, "NO: buffered output reseeds only when a watched source moves"};
 }
 
 // The keystream the thread states run on (rng/internal/state_keystream.h).
@@ -141,8 +141,7 @@ std::string Status::to_string() const {
       << "\n"
       << "snapshot safe:  " << (snapshot_safe ? "yes" : "NO (explicit fork-only opt-in)") << "\n"
       << "fork detection: " << (fork_detection ? "MADV_WIPEONFORK" : "unavailable") << "\n"
-      << line("covers fork:            ", fork)
-      << line("covers VM clone:        ", vm_clone)
+      << line("covers fork:            ", fork) << line("covers VM clone:        ", vm_clone)
       << line("covers process restore: ", process_restore)
       << line("covers cloned kernel:   ", cloned_kernel_rng);
   if (!retired.empty()) out << "retired:        " << retired << "\n";

@@ -46,8 +46,9 @@ Bytes evp_keystream(const uint8_t key[32], const uint8_t iv[16], size_t nblocks)
   int written = 0;
   EXPECT_EQ(EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), key, iv, nullptr), 1);
   if (nblocks > 0) {
-    EXPECT_EQ(EVP_EncryptUpdate(ctx, out.data(), &written, zeros.data(),
-                                static_cast<int>(zeros.size())), 1);
+    EXPECT_EQ(
+        EVP_EncryptUpdate(ctx, out.data(), &written, zeros.data(), static_cast<int>(zeros.size())),
+        1);
   }
   EVP_CIPHER_CTX_free(ctx);
   return out;
@@ -295,11 +296,13 @@ void expect_registers_cleared(void (*fn)(void*), bool step) {
       g_aes_ctr_test_flags.skip_register_clear = false;
       std::vector<Bytes> all = secrets;
       for (size_t i = 0; i < out.size(); i += 16) all.emplace_back(&out[i], &out[i] + 16);
-      if (step) all.emplace_back(key_copy, key_copy + 16), all.emplace_back(key_copy + 16, key_copy + 32);
+      if (step)
+        all.emplace_back(key_copy, key_copy + 16), all.emplace_back(key_copy + 16, key_copy + 32);
       const int found = secrets_in(regs, all);
       if (skip_clear) {
         EXPECT_GT(found, 0) << "negative control: without the clearing the capture sees "
-                               "key material (" << nblocks << " blocks)";
+                               "key material ("
+                            << nblocks << " blocks)";
       } else {
         EXPECT_EQ(found, 0) << nblocks << " blocks";
       }
@@ -440,7 +443,8 @@ TEST_P(AesCtrInPage, StepsMatchTheEvpConstruction) {
       Bytes evp_out(size), page_out(size);
       if (kind == 0) {
         ASSERT_TRUE(keystream_reseed_step(ctx, evp_key, evp_out.data(), size));
-        ASSERT_TRUE(page_keystream_reseed_step(&schedule, counter, page_key, page_out.data(), size));
+        ASSERT_TRUE(
+            page_keystream_reseed_step(&schedule, counter, page_key, page_out.data(), size));
       } else if (kind == 1) {
         ASSERT_TRUE(keystream_step(ctx, evp_key, evp_out.data(), size));
         ASSERT_TRUE(page_keystream_step(&schedule, counter, page_key, page_out.data(), size));

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <functional>
 #include <stdexcept>
 
@@ -89,15 +89,15 @@ TEST(BadInput, CounterFileThatIsADirectory) {
 }
 
 TEST(BadInput, MissingDevices) {
-  expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"},
-                        {"SNAPSAFE_SYSGENID_PATH", "/nonexistent/sysgenid"}},
-                       "/nonexistent/sysgenid: open: No such file or directory");
-  expect_safe_fallback({{"SNAPSAFE_SOURCE", "vmclock"},
-                        {"SNAPSAFE_VMCLOCK_PATH", "/nonexistent/vmclock0"}},
-                       "/nonexistent/vmclock0: open: No such file or directory");
-  expect_safe_fallback({{"SNAPSAFE_SOURCE", "counter-file"},
-                        {"SNAPSAFE_COUNTER_FILE", "/nonexistent/generation"}},
-                       "No such file or directory");
+  expect_safe_fallback(
+      {{"SNAPSAFE_SOURCE", "sysgenid"}, {"SNAPSAFE_SYSGENID_PATH", "/nonexistent/sysgenid"}},
+      "/nonexistent/sysgenid: open: No such file or directory");
+  expect_safe_fallback(
+      {{"SNAPSAFE_SOURCE", "vmclock"}, {"SNAPSAFE_VMCLOCK_PATH", "/nonexistent/vmclock0"}},
+      "/nonexistent/vmclock0: open: No such file or directory");
+  expect_safe_fallback(
+      {{"SNAPSAFE_SOURCE", "counter-file"}, {"SNAPSAFE_COUNTER_FILE", "/nonexistent/generation"}},
+      "No such file or directory");
 }
 
 TEST(BadInput, AutoWithNothingAvailableIsKernelBacked) {
@@ -109,9 +109,9 @@ TEST(BadInput, AutoWithNothingAvailableIsKernelBacked) {
 
 TEST(BadInput, TruncatedSysgenidStandIn) {
   genid::sysgenid_accept_regular_file_for_testing(true);
-  expect_safe_fallback({{"SNAPSAFE_SOURCE", "sysgenid"},
-                        {"SNAPSAFE_SYSGENID_PATH", write_file("\x01")}},
-                       "truncated");
+  expect_safe_fallback(
+      {{"SNAPSAFE_SOURCE", "sysgenid"}, {"SNAPSAFE_SYSGENID_PATH", write_file("\x01")}},
+      "truncated");
 }
 
 // ---- SysGenID paths nobody else may control ----
@@ -177,8 +177,9 @@ int as_uid(uid_t uid, const std::function<int()>& body) {
 TEST_F(SysgenidTrust, ARegularFileIsNoDeviceOutsideTests) {
   genid::sysgenid_accept_regular_file_for_testing(false);
   const StandIn file(0644);
-  expect_safe_fallback(file.settings(), "not a character device (a regular file stands in for "
-                                        "the SysGenID device only in tests)");
+  expect_safe_fallback(file.settings(),
+                       "not a character device (a regular file stands in for "
+                       "the SysGenID device only in tests)");
 }
 
 TEST_F(SysgenidTrust, AWorldWritableStandInIsRefused) {
@@ -204,7 +205,8 @@ int truncated_by_its_owner(const StandIn& file, uid_t owner, bool trust_check) {
     genid::sysgenid_trust_check_for_testing(trust_check);
     testing::use_source(file.settings());
     const bool watched = status().source == SourceKind::kSysgenidMmap;
-    const int truncated = as_uid(owner, [&] { return truncate(file.path.c_str(), 0) == 0 ? 0 : 1; });
+    const int truncated =
+        as_uid(owner, [&] { return truncate(file.path.c_str(), 0) == 0 ? 0 : 1; });
     if (!WIFEXITED(truncated) || WEXITSTATUS(truncated) != 0) return 91;
     volatile uint64_t sink = random_u64();
     (void)sink;

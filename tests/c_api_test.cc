@@ -187,13 +187,13 @@ TEST(CApi, Parse) {
     const char* text;
     int version;
   } bad[] = {
-      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398", 0},   // short
-      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398FF", 0}, // long
-      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398G", 0},  // non-hex
-      {"017F22E279B0-7CC3-98C4-DC0C0C07398F-", 0},  // hyphens misplaced
-      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398F", 4},  // version mismatch
-      {"017F22E2-79B0-7CC3-18C4-DC0C0C07398F", 7},  // variant mismatch
-      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398F", 9},  // no such version
+      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398", 0},    // short
+      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398FF", 0},  // long
+      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398G", 0},   // non-hex
+      {"017F22E279B0-7CC3-98C4-DC0C0C07398F-", 0},   // hyphens misplaced
+      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398F", 4},   // version mismatch
+      {"017F22E2-79B0-7CC3-18C4-DC0C0C07398F", 7},   // variant mismatch
+      {"017F22E2-79B0-7CC3-98C4-DC0C0C07398F", 9},   // no such version
       {"017F22E2-79B0-7CC3-98C4-DC0C0C07398F", -1},
   };
   for (const auto& c : bad) {
@@ -288,8 +288,8 @@ TEST(CApi, EntropyFailureIsAnErrnoNeverAnExceptionOrAnAbort) {
     return out;
   });
   ASSERT_EQ(report.size(), 15u);
-  const char* names[] = {"uuid_v7", "uuid_v4", "uuid_v7_bytes", "uuid_v4_bytes",
-                         "request_id", "uniform", "u64"};
+  const char* names[] = {"uuid_v7", "uuid_v4", "uuid_v7_bytes", "uuid_v4_bytes", "request_id",
+                         "uniform", "u64"};
   for (size_t i = 0; i < 7; ++i) {
     EXPECT_EQ(report[2 * i], EPERM) << names[i];
     EXPECT_EQ(report[2 * i + 1], 1) << names[i] << ": output not zeroed";

@@ -45,12 +45,17 @@ bool printable_line(const std::string& text) {
 // with its control characters as \xNN.
 TEST(CliArgs, EchoedArgumentsCannotBreakTheOneLineMessage) {
   const std::vector<std::vector<std::string>> cases = {
-      {"uuid", "-n", "1\n2"},          {"uuid", "-n", "-1\n"},
+      {"uuid", "-n", "1\n2"},
+      {"uuid", "-n", "-1\n"},
       {"uuid", "-n", "9999999999999999999999\n"},
-      {"bytes", "\x1b]0;owned\x07"},   {"bytes", "5", "\r6"},
-      {"uuid", "x\ny"},                {"uuid", "--v\n7"},
-      {"help", "uuid", "\n"},          {"help", "\x1b[2J"},
-      {"genid", "re\nad"},             {"fr\x7fob"},
+      {"bytes", "\x1b]0;owned\x07"},
+      {"bytes", "5", "\r6"},
+      {"uuid", "x\ny"},
+      {"uuid", "--v\n7"},
+      {"help", "uuid", "\n"},
+      {"help", "\x1b[2J"},
+      {"genid", "re\nad"},
+      {"fr\x7fob"},
   };
   for (const auto& args : cases) {
     const std::string message = usage_message(args);
@@ -58,7 +63,9 @@ TEST(CliArgs, EchoedArgumentsCannotBreakTheOneLineMessage) {
     EXPECT_TRUE(printable_line(message)) << message;
   }
   EXPECT_EQ(usage_message({"uuid", "-n", "1\n2"}), "-n is not a decimal number: '1\\x0a2'");
-  EXPECT_EQ(usage_message({"fr\x1b" "ob"}), "unknown command 'fr\\x1bob'");
+  EXPECT_EQ(usage_message({"fr\x1b"
+                           "ob"}),
+            "unknown command 'fr\\x1bob'");
 }
 
 TEST(CliArgs, PrintableArgumentsAreEchoedAsTheyAre) {

@@ -137,8 +137,9 @@ TEST_F(CliDevice, AFailedAcknowledgementIsAnErrorNotASpin) {
   uint32_t generation = 0;
   error = tools::sysgenid_device_wait(fd, path_, 1000, &generation);
   const double ms = ms_since(start);
-  EXPECT_EQ(error, path_ + ": cannot acknowledge generation 7 (write: Bad file descriptor); "
-                           "without it every wait returns at once (EINTR)");
+  EXPECT_EQ(error, path_ +
+                       ": cannot acknowledge generation 7 (write: Bad file descriptor); "
+                       "without it every wait returns at once (EINTR)");
   EXPECT_EQ(fake::kernel().wait_calls - calls, 1u);
   EXPECT_LT(ms, 500.0);
   close(fd);
@@ -175,8 +176,9 @@ TEST_F(CliDevice, WaitTimesOutWhileAWatcherLags) {
   ASSERT_EQ(ioctl(watcher, SYSGENID_SET_WATCHER_TRACKING, 1), 0);
   fake::bump();  // the watcher never acknowledges
   const Waited w = wait_on(path_, 200);
-  EXPECT_EQ(w.error, path_ + ": timed out after 200 ms: some watchers have not acknowledged "
-                             "the generation");
+  EXPECT_EQ(w.error, path_ +
+                         ": timed out after 200 ms: some watchers have not acknowledged "
+                         "the generation");
   EXPECT_LE(w.wait_calls, 2u);
   EXPECT_LT(w.cpu, 150.0) << "blocked in the ioctl, not spinning";
   close(watcher);

@@ -67,10 +67,10 @@ class ClonedKernel : public ::testing::Test {
     ASSERT_EQ(status().source, SourceKind::kCounterFile);
     page_ = reinterpret_cast<uintptr_t>(genid::g_reader.word) & ~uintptr_t{4095};
     auto& hooks = rng_internal::g_test_hooks;
-    hooks.cloned_kernel = true;          // every kernel RNG read: the same bytes
-    hooks.disable_hardware_rng = true;   // no RDRAND
-    hooks.frozen_clocks = true;          // the clones reseed "at the same instant"
-    hooks.disable_pool_seeding = true;   // only the drawing thread's reseeds
+    hooks.cloned_kernel = true;         // every kernel RNG read: the same bytes
+    hooks.disable_hardware_rng = true;  // no RDRAND
+    hooks.frozen_clocks = true;         // the clones reseed "at the same instant"
+    hooks.disable_pool_seeding = true;  // only the drawing thread's reseeds
     hooks.seed_material = &observe;
     fill(testing::Bytes(16).data(), 16);  // the parent is seeded under the checkpoint's
   }

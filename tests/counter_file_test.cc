@@ -90,8 +90,8 @@ bool other_user_available() {
   }();
   return available;
 }
-#define REQUIRE_OTHER_USER()                                                          \
-  if (!other_user_available())                                                        \
+#define REQUIRE_OTHER_USER()                                                               \
+  if (!other_user_available())                                                             \
   GTEST_SKIP() << "uid 65534 is not mapped in this user namespace (Bazel's linux-sandbox " \
                   "maps uid 0 only); run this test un-sandboxed"
 
@@ -187,9 +187,7 @@ struct CheckInterval {
   }
 };
 
-void create_file_at(const std::string& path) {
-  ASSERT_EQ(genid::counter_file_create(path), "");
-}
+void create_file_at(const std::string& path) { ASSERT_EQ(genid::counter_file_create(path), ""); }
 
 TEST(StillValid, UnlinkRecreateAndBumpIsNoticedWithinTheRateLimit) {
   const std::string path = testing::temp_path("generation");
@@ -418,8 +416,8 @@ void no_core_dumps() {
 // Parent and child: the child draws from the counter file, the parent then truncates it
 // with `how`, and the child draws again. Returns the child's wait status. `guarded`
 // false switches the guard off in the child (the negative control).
-int child_draws_across_truncation(const std::function<void(const std::string&)>& how,
-                                  bool guarded, const std::string& expect_reason) {
+int child_draws_across_truncation(const std::function<void(const std::string&)>& how, bool guarded,
+                                  const std::string& expect_reason) {
   const std::string path = testing::use_fresh_counter_file();
   int ready[2], truncated[2];
   EXPECT_EQ(pipe(ready), 0);
@@ -510,8 +508,7 @@ void fault_on_a_truncated_scratch_mapping() {
   const std::string path = testing::temp_path("scratch");
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || ftruncate(fd, 4096) != 0) _exit(30);
-  auto* page = static_cast<volatile char*>(
-      mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0));
+  auto* page = static_cast<volatile char*>(mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0));
   if (page == MAP_FAILED || ftruncate(fd, 0) != 0) _exit(31);
   (void)page[0];
 }
@@ -628,8 +625,7 @@ TEST(CreateReplaces, NotAFileItCannotJudge) {
   ASSERT_EQ(genid::counter_file_read(path, &before), "");
   ASSERT_EQ(chown(dir.c_str(), kNobody, kNobody), 0);  // its directory: it could rename
   const int outcome = as_nobody([&] {
-    return genid::counter_file_create(path).find("Permission denied") != std::string::npos ? 0
-                                                                                          : 1;
+    return genid::counter_file_create(path).find("Permission denied") != std::string::npos ? 0 : 1;
   });
   EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
   ASSERT_EQ(chown(dir.c_str(), 0, 0), 0);
@@ -664,11 +660,11 @@ TEST(RandomStart, CreateStartsEveryFileAtAFreshRandomGeneration) {
   EXPECT_EQ(starts.size(), 128u);
 }
 
-// ---- The bump carries the clone's identity (a fresh random generation, not +1). Clones of one snapshot hold copies
-// of one file at one generation; each is bumped where its bump runs (the host). With +1
-// every clone got the same new generation, so under a cloned guest kernel RNG and no
-// RDRAND their reseeds hashed the same material (tests/cloned_kernel_test.cc shows the
-// draws repeating).
+// ---- The bump carries the clone's identity (a fresh random generation, not +1). Clones of
+// one snapshot hold copies of one file at one generation; each is bumped where its bump
+// runs (the host). With +1 every clone got the same new generation, so under a cloned guest
+// kernel RNG and no RDRAND their reseeds hashed the same material
+// (tests/cloned_kernel_test.cc shows the draws repeating).
 
 genid::Generation read_generation_of(const std::string& path) {
   genid::Generation generation = 0;
@@ -916,8 +912,7 @@ TEST(Fifo, AtTheVmclockPathIsRefusedWithoutBlocking) {
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   const int outcome = in_child([&] {
     const genid::OpenResult result = genid::open_vmclock(fifo);
-    return !result.ok && result.error == fifo + ": not a character device or regular file" ? 0
-                                                                                             : 1;
+    return !result.ok && result.error == fifo + ": not a character device or regular file" ? 0 : 1;
   });
   EXPECT_TRUE(WIFEXITED(outcome) && WEXITSTATUS(outcome) == 0) << describe(outcome);
 }
@@ -971,10 +966,11 @@ TEST(Symlink, OnTheWayIsFollowedWhenItsOwnerIsTrusted) {
   EXPECT_TRUE(genid::open_counter_file(link + "/generation").ok);
   // A relative link, and ".." on the way.
   const std::string relative = testing::temp_path("rel");
-  ASSERT_EQ(symlink(("./" + dir.substr(dir.rfind('/') + 1) + "/../" +
-                     dir.substr(dir.rfind('/') + 1)).c_str(),
-                    relative.c_str()),
-            0);
+  ASSERT_EQ(
+      symlink(
+          ("./" + dir.substr(dir.rfind('/') + 1) + "/../" + dir.substr(dir.rfind('/') + 1)).c_str(),
+          relative.c_str()),
+      0);
   const genid::OpenResult result = genid::open_counter_file(relative + "/generation");
   EXPECT_TRUE(result.ok) << result.error;
 }
@@ -1026,15 +1022,15 @@ TEST(Trust, DirectoryWritableByOthersIsRefused) {
   for (mode_t mode : {0777, 0770, 0757}) {
     const std::string dir = testing::temp_path("dir");
     const std::string path = counter_in_new_dir(dir, mode);
-    EXPECT_THAT(genid::open_counter_file(path).error,
-                HasSubstr("refused: directory " + dir +
-                          " is writable by group or others and not sticky"))
+    EXPECT_THAT(
+        genid::open_counter_file(path).error,
+        HasSubstr("refused: directory " + dir + " is writable by group or others and not sticky"))
         << std::oct << mode;
   }
-  expect_kernel_with_note({{"SNAPSAFE_SOURCE", "counter-file"},
-                           {"SNAPSAFE_COUNTER_FILE",
-                            counter_in_new_dir(testing::temp_path("dir"), 0777)}},
-                          "is writable by group or others and not sticky");
+  expect_kernel_with_note(
+      {{"SNAPSAFE_SOURCE", "counter-file"},
+       {"SNAPSAFE_COUNTER_FILE", counter_in_new_dir(testing::temp_path("dir"), 0777)}},
+      "is writable by group or others and not sticky");
 }
 
 TEST(Trust, AnyDirectoryOnTheWayCounts) {
@@ -1158,8 +1154,8 @@ TEST(BeneathRoot, PathsAbsoluteLinksAndDotDotStayBeneathTheRoot) {
                            "/c/../../c/generation", "/run/abs/generation", "/run/up/generation"}) {
     struct stat st;
     std::string error;
-    const int fd = genid::open_trusted(path, O_RDONLY, genid::LastComponent::kRegularNoFollow,
-                                       &st, &error, f.root);
+    const int fd = genid::open_trusted(path, O_RDONLY, genid::LastComponent::kRegularNoFollow, &st,
+                                       &error, f.root);
     EXPECT_GE(fd, 0) << path << ": " << error;
     EXPECT_EQ(st.st_ino, f.inode_of(f.inner)) << path << " left the root";
     if (fd >= 0) close(fd);

@@ -63,13 +63,13 @@ inline constexpr int kMaxDescriptions = 1024;
 
 // The fake "kernel": shared by every process forked from the test.
 struct Kernel {
-  std::atomic<uint32_t> descriptions;                  // open file descriptions made so far
-  std::atomic<uint32_t> copy[kMaxDescriptions];        // each description's acknowledged copy
+  std::atomic<uint32_t> descriptions;            // open file descriptions made so far
+  std::atomic<uint32_t> copy[kMaxDescriptions];  // each description's acknowledged copy
   std::atomic<uint32_t> reads_value, reads_eagain, reads_error;
   std::atomic<uint32_t> writes_accepted, writes_rejected;
   std::atomic<uint32_t> ioctls;
-  std::atomic<uint32_t> wait_calls, wait_eintr;       // SYSGENID_WAIT_WATCHERS
-  std::atomic<bool> tracked[kMaxDescriptions];        // SYSGENID_SET_WATCHER_TRACKING
+  std::atomic<uint32_t> wait_calls, wait_eintr;  // SYSGENID_WAIT_WATCHERS
+  std::atomic<bool> tracked[kMaxDescriptions];   // SYSGENID_SET_WATCHER_TRACKING
 };
 
 // Test hooks, per process. Each is called on a fake descriptor only.
@@ -88,11 +88,11 @@ struct Hooks {
 
 struct State {
   bool installed = false;
-  char node[512] = {};           // the fake device node (a symlink to /dev/null)
-  dev_t null_rdev = 0;           // what a fake descriptor is underneath
+  char node[512] = {};  // the fake device node (a symlink to /dev/null)
+  dev_t null_rdev = 0;  // what a fake descriptor is underneath
   Kernel* kernel = nullptr;
-  int page_fd = -1;              // the memfd holding the generation page
-  std::atomic<uint32_t>* generation = nullptr;  // its first u32, writable here
+  int page_fd = -1;                                  // the memfd holding the generation page
+  std::atomic<uint32_t>* generation = nullptr;       // its first u32, writable here
   std::atomic<int32_t> table[kMaxDescriptors] = {};  // fd -> description + 1, 0: not fake
   ssize_t (*real_read)(int, void*, size_t) = nullptr;
   ssize_t (*real_write)(int, const void*, size_t) = nullptr;
@@ -116,8 +116,8 @@ inline void die(const char* what) {
 inline void install() {
   State& s = state();
   if (s.installed) return;
-  void* shared = mmap(nullptr, sizeof(Kernel), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                      -1, 0);
+  void* shared =
+      mmap(nullptr, sizeof(Kernel), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) die("mmap kernel state");
   s.kernel = new (shared) Kernel();
   const int memfd = static_cast<int>(syscall(SYS_memfd_create, "fake-sysgenid", 0));
@@ -126,16 +126,15 @@ inline void install() {
   s.page_fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3000);
   syscall(SYS_close, memfd);
   if (s.page_fd < 0) die("dup memfd");
-  void* page = reinterpret_cast<void*>(syscall(SYS_mmap, nullptr, 4096, PROT_READ | PROT_WRITE,
-                                               MAP_SHARED, s.page_fd, 0));
+  void* page = reinterpret_cast<void*>(
+      syscall(SYS_mmap, nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, s.page_fd, 0));
   if (page == MAP_FAILED) die("mmap page");
   s.generation = static_cast<std::atomic<uint32_t>*>(page);
   struct stat st;
   if (stat("/dev/null", &st) != 0 || !S_ISCHR(st.st_mode)) die("/dev/null is not a device");
   s.null_rdev = st.st_rdev;
   s.real_read = reinterpret_cast<ssize_t (*)(int, void*, size_t)>(dlsym(RTLD_NEXT, "read"));
-  s.real_write =
-      reinterpret_cast<ssize_t (*)(int, const void*, size_t)>(dlsym(RTLD_NEXT, "write"));
+  s.real_write = reinterpret_cast<ssize_t (*)(int, const void*, size_t)>(dlsym(RTLD_NEXT, "write"));
   if (s.real_read == nullptr || s.real_write == nullptr) die("dlsym read/write");
   s.installed = true;
 }
@@ -274,9 +273,7 @@ inline constexpr unsigned long kSetWatcherTracking = 0xE401;  // _IO(0xE4, 1)
 inline constexpr unsigned long kWaitWatchers = 0xE402;        // _IO(0xE4, 2)
 inline constexpr unsigned long kTriggerGenUpdate = 0xE403;    // _IO(0xE4, 3)
 
-inline bool outdated(int d) {
-  return state().kernel->copy[d].load() != state().generation->load();
-}
+inline bool outdated(int d) { return state().kernel->copy[d].load() != state().generation->load(); }
 
 inline bool some_tracked_watcher_outdated() {
   Kernel& k = *state().kernel;
@@ -330,16 +327,10 @@ inline int fake_trigger(unsigned long min) {
 inline int fake_ioctl(int d, unsigned long request, unsigned long arg) {
   kernel().ioctls.fetch_add(1);
   switch (request) {
-    case kSetWatcherTracking:
-      kernel().tracked[d].store(arg != 0);
-      return 0;
-    case kWaitWatchers:
-      return fake_wait_watchers(d, arg);
-    case kTriggerGenUpdate:
-      return fake_trigger(arg);
-    default:
-      errno = ENOTTY;
-      return -1;
+    case kSetWatcherTracking: kernel().tracked[d].store(arg != 0); return 0;
+    case kWaitWatchers: return fake_wait_watchers(d, arg);
+    case kTriggerGenUpdate: return fake_trigger(arg);
+    default: errno = ENOTTY; return -1;
   }
 }
 
@@ -356,8 +347,8 @@ inline int forward_openat(int dirfd, const char* path, int flags, mode_t mode) {
   const int fd = static_cast<int>(syscall(SYS_openat, dirfd, path, flags, mode));
   if (fd < 0) return fd;
   if (fd < kMaxDescriptors) s.table[fd].store(0);
-  const bool by_path = (dirfd == AT_FDCWD || path[0] == '/') && s.node[0] != '\0' &&
-                       std::strcmp(path, s.node) == 0;
+  const bool by_path =
+      (dirfd == AT_FDCWD || path[0] == '/') && s.node[0] != '\0' && std::strcmp(path, s.node) == 0;
   if (s.installed && s.node[0] != '\0' && fd < kMaxDescriptors && !(flags & O_PATH) &&
       (by_path || is_node_target(dirfd, path))) {
     return fake_open_description(fd);
@@ -370,8 +361,7 @@ inline int forward_open(const char* path, int flags, mode_t mode) {
   if (fd < 0) return fd;
   State& s = state();
   if (fd < kMaxDescriptors) s.table[fd].store(0);
-  if (s.installed && s.node[0] != '\0' && std::strcmp(path, s.node) == 0 &&
-      fd < kMaxDescriptors) {
+  if (s.installed && s.node[0] != '\0' && std::strcmp(path, s.node) == 0 && fd < kMaxDescriptors) {
     return fake_open_description(fd);
   }
   return fd;

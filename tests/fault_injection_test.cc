@@ -77,8 +77,8 @@
 #include "rng/internal/vdso_getrandom.h"
 #include "rng/status.h"
 #include "tests/proc_self.h"
-#include "tests/simulated_source.h"
 #include "tests/setup_fork_scenario.h"
+#include "tests/simulated_source.h"
 #include "tests/test_util.h"
 
 // ---- An mmap interposer (this binary only): while armed, small anonymous mappings (thread
@@ -163,11 +163,11 @@ int status_of_child(const std::function<int()>& body) {
 constexpr size_t kCloneDraws = 48;  // 16-byte draws: within the first refill's 1 KiB
 
 struct CloneOutcome {
-  Bytes parent;           // the twin's draws
-  Bytes child;            // the clone's successful draws
-  size_t child_failed;    // the clone's draws that failed with EPERM, output zeroed
-  size_t child_other;     // anything else (another error, a failure with output left)
-  int cxx_error;          // the errno fill() threw with in the clone (0: none)
+  Bytes parent;         // the twin's draws
+  Bytes child;          // the clone's successful draws
+  size_t child_failed;  // the clone's draws that failed with EPERM, output zeroed
+  size_t child_other;   // anything else (another error, a failure with output left)
+  int cxx_error;        // the errno fill() threw with in the clone (0: none)
 };
 
 // A seeded thread's state is cloned (fork without the fork guards); getrandom then fails
@@ -275,8 +275,7 @@ std::vector<uint64_t> draw_while(const std::function<void()>& fault) {
 }
 
 TEST_F(FaultInjection, CounterFileUnlinkedWhileThreadsDrawIsRetiredAndDrawsGoOn) {
-  const std::vector<uint64_t> values =
-      draw_while([&] { ASSERT_EQ(unlink(path_.c_str()), 0); });
+  const std::vector<uint64_t> values = draw_while([&] { ASSERT_EQ(unlink(path_.c_str()), 0); });
   EXPECT_EQ(duplicates(values), 0u);
   EXPECT_EQ(std::count(values.begin(), values.end(), 0u), 0);
   EXPECT_TRUE(genid::retired());
@@ -503,8 +502,8 @@ int draws_with_address_space_exhausted(long slack_kib) {
     const rlim_t limit = static_cast<rlim_t>(vm_kib + slack_kib) * 1024;
     struct rlimit rl = {limit, limit};
     const bool limit_set = setrlimit(RLIMIT_AS, &rl) == 0;
-    void* probe = ::mmap(nullptr, 64 * 1024, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* probe =
+        ::mmap(nullptr, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     limited = true;
     drawer.join();
     if (!limit_set) return 9;
@@ -693,13 +692,11 @@ std::pair<int, Bytes> run_scenario(const char* variable, const std::string& coun
   const pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    const std::string env[] = {std::string(variable) + "=" + mode,
-                               "SNAPSAFE_FAULT_EXIT_FD=" + std::to_string(fds[1]),
-                               "SNAPSAFE_SOURCE=counter-file",
-                               "SNAPSAFE_COUNTER_FILE=" + counter_file};
+    const std::string env[] = {
+        std::string(variable) + "=" + mode, "SNAPSAFE_FAULT_EXIT_FD=" + std::to_string(fds[1]),
+        "SNAPSAFE_SOURCE=counter-file", "SNAPSAFE_COUNTER_FILE=" + counter_file};
     char* envp[] = {const_cast<char*>(env[0].c_str()), const_cast<char*>(env[1].c_str()),
-                    const_cast<char*>(env[2].c_str()), const_cast<char*>(env[3].c_str()),
-                    nullptr};
+                    const_cast<char*>(env[2].c_str()), const_cast<char*>(env[3].c_str()), nullptr};
     char arg0[] = "fault_injection_test";
     char* argv[] = {arg0, nullptr};
     execve("/proc/self/exe", argv, envp);
@@ -716,8 +713,7 @@ std::pair<int, Bytes> run_scenario(const char* variable, const std::string& coun
   return {WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw), report};
 }
 
-std::pair<int, Bytes> draws_in_exit_handlers(const std::string& counter_file,
-                                             const char* mode) {
+std::pair<int, Bytes> draws_in_exit_handlers(const std::string& counter_file, const char* mode) {
   return run_scenario("SNAPSAFE_FAULT_EXIT", counter_file, mode);
 }
 
@@ -776,9 +772,9 @@ void park_if_chosen() {
 }
 
 struct ForkMidDraw {
-  size_t page_blocks_shared;   // blocks of the parked thread's page (as the child finds it)
-                               // that the parked thread hands out
-  size_t child_draws_shared;   // the child's own draws shared with the parked thread's
+  size_t page_blocks_shared;  // blocks of the parked thread's page (as the child finds it)
+                              // that the parked thread hands out
+  size_t child_draws_shared;  // the child's own draws shared with the parked thread's
   bool page_mapped_in_child;
 };
 
@@ -862,8 +858,10 @@ TEST_P(ForkWhileParked, NegativeControlWithNeitherGuardTheChildReadsTheParkedOut
   clone_like_a_restore();
   const ForkMidDraw r = fork_while_parked(GetParam());
   EXPECT_TRUE(r.page_mapped_in_child);
-  std::printf("without either guard: the child read %zu blocks of the parked thread's output "
-              "from its page\n", r.page_blocks_shared);
+  std::printf(
+      "without either guard: the child read %zu blocks of the parked thread's output "
+      "from its page\n",
+      r.page_blocks_shared);
   EXPECT_GT(r.page_blocks_shared, 0u);
 }
 
@@ -875,9 +873,7 @@ INSTANTIATE_TEST_SUITE_P(Paths, ForkWhileParked, ::testing::Values(false, true),
 uint8_t g_handler_bytes[32];
 int g_handler_result = -1;
 
-void on_sigusr1(int) {
-  g_handler_result = snapsafe_fill(g_handler_bytes, sizeof g_handler_bytes);
-}
+void on_sigusr1(int) { g_handler_result = snapsafe_fill(g_handler_bytes, sizeof g_handler_bytes); }
 
 void signal_this_thread_once() {
   rng_internal::g_test_hooks.mid_refill = nullptr;
@@ -940,9 +936,10 @@ TEST_P(SignalMid, NegativeControlWithoutTheGuardTheInterruptedDrawIsSpoiled) {
   thread_output.insert(thread_output.end(), r.after.begin(), r.after.end());
   // The handler re-entered the state: the interrupted draw returns the bytes the handler
   // consumed (zeroed in the buffer), or shares them.
-  std::printf("without the guard: the interrupted draw returned %zu zeroed blocks; %zu blocks "
-              "shared with the handler\n",
-              zero_blocks(r.interrupted), testing::shared_blocks(thread_output, r.handler));
+  std::printf(
+      "without the guard: the interrupted draw returned %zu zeroed blocks; %zu blocks "
+      "shared with the handler\n",
+      zero_blocks(r.interrupted), testing::shared_blocks(thread_output, r.handler));
   EXPECT_GT(zero_blocks(r.interrupted) + testing::shared_blocks(thread_output, r.handler), 0u);
 }
 

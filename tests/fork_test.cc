@@ -223,7 +223,8 @@ ScheduleAfterADraw schedule_after_a_draw() {
     int written = 0;
     ASSERT_EQ(EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), key, iv, nullptr), 1);
     ASSERT_EQ(EVP_EncryptUpdate(ctx, stream.data(), &written, stream.data(),
-                                static_cast<int>(stream.size())), 1);
+                                static_cast<int>(stream.size())),
+              1);
     EVP_CIPHER_CTX_free(ctx);
     seen.gives_back_the_output = testing::shared_blocks(stream, drawn) > 0;
   });
@@ -274,7 +275,7 @@ bool handlerless_child_holds_the_parents_key(const std::string& counter_file) {
     fill(Bytes(16).data(), 16);
     rng_internal::ThreadState* const st = rng_internal::t_state;
     ASSERT_EQ(madvise(st, rng_internal::kStateBytes, MADV_KEEPONFORK), 0);  // the restore
-    testing::bump(counter_file);                                             // its hook
+    testing::bump(counter_file);                                            // its hook
     fill(Bytes(16).data(), 16);  // reseeds under the new generation
     uint8_t key[32];
     std::memcpy(key, st->key, sizeof key);

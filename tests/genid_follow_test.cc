@@ -18,9 +18,9 @@
 
 #include <cstring>
 #include <memory>
-#include <thread>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -55,10 +55,10 @@ std::string lit(const char (&text)[N]) {
   return std::string(text, N - 1);
 }
 
-const std::string kVmgenidChange = lit(
-    "change@/devices/LNXSYSTM:00/LNXSYBUS:00/QEMUVGID:00\0ACTION=change\0"
-    "DEVPATH=/devices/LNXSYSTM:00/LNXSYBUS:00/QEMUVGID:00\0SUBSYSTEM=acpi\0"
-    "NEW_VMGENID=1\0SEQNUM=1234\0");
+const std::string kVmgenidChange =
+    lit("change@/devices/LNXSYSTM:00/LNXSYBUS:00/QEMUVGID:00\0ACTION=change\0"
+        "DEVPATH=/devices/LNXSYSTM:00/LNXSYBUS:00/QEMUVGID:00\0SUBSYSTEM=acpi\0"
+        "NEW_VMGENID=1\0SEQNUM=1234\0");
 
 TEST(Uevent, TheKernelsVmgenidChange) {
   ASSERT_EQ(kVmgenidChange.back(), '\0');
@@ -74,12 +74,12 @@ TEST(Uevent, TheKernelsVmgenidChange) {
 
 TEST(Uevent, OtherEventsAreNoVmgenidChange) {
   for (const std::string& text : {
-           lit("add@/x\0ACTION=add\0NEW_VMGENID=1\0"),       // not a change
-           lit("change@/x\0NEW_VMGENID=0\0"),                 // another value
+           lit("add@/x\0ACTION=add\0NEW_VMGENID=1\0"),  // not a change
+           lit("change@/x\0NEW_VMGENID=0\0"),           // another value
            lit("change@/x\0NEW_VMGENID=10\0"),
-           lit("change@/x\0XNEW_VMGENID=1\0"),                // another key
-           lit("change@/x\0SUBSYSTEM=acpi\0"),                // no field
-           lit("change@/NEW_VMGENID=1\0"),                    // in the header
+           lit("change@/x\0XNEW_VMGENID=1\0"),  // another key
+           lit("change@/x\0SUBSYSTEM=acpi\0"),  // no field
+           lit("change@/NEW_VMGENID=1\0"),      // in the header
        }) {
     const Uevent event = parse(text);
     EXPECT_TRUE(event.ok) << event.error;
@@ -92,13 +92,11 @@ TEST(Uevent, MalformedMessagesAreErrors) {
   EXPECT_EQ(parse_uevent(nullptr, 5).error, "empty message");
   EXPECT_EQ(parse(lit("change/x\0NEW_VMGENID=1\0")).error, "no ACTION@DEVPATH header");
   EXPECT_EQ(parse(lit("@/x\0NEW_VMGENID=1\0")).error, "empty action in the header");
-  EXPECT_EQ(parse(lit("change@/x\0NEW_VMGENID\0")).error,
-            "a field that is not KEY=VALUE");
+  EXPECT_EQ(parse(lit("change@/x\0NEW_VMGENID\0")).error, "a field that is not KEY=VALUE");
   EXPECT_EQ(parse(lit("change@/x\0=1\0")).error, "a field that is not KEY=VALUE");
   EXPECT_EQ(parse(lit("change@/x\0ACTION=add\0NEW_VMGENID=1\0")).error,
             "ACTION= differs from the header's action");
-  EXPECT_EQ(parse(lit("libudev\0\xfe\xed\xca\xfe")).error,
-            "a udev message, not the kernel's");
+  EXPECT_EQ(parse(lit("libudev\0\xfe\xed\xca\xfe")).error, "a udev message, not the kernel's");
   std::string huge = "change@/x";
   huge.push_back('\0');
   huge += "NEW_VMGENID=1";
@@ -197,8 +195,8 @@ class SimulatedVmclock {
     const int fd = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
     EXPECT_GE(fd, 0);
     EXPECT_EQ(ftruncate(fd, 4096), 0);
-    page_ = static_cast<unsigned char*>(
-        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    page_ =
+        static_cast<unsigned char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     close(fd);
     const uint32_t magic = genid::kVmclockMagic, size = 4096;
     const uint16_t version = 1;
@@ -251,9 +249,8 @@ class Follow : public ::testing::Test {
     options_.sources_named = true;
   }
   std::unique_ptr<Follower> follower() {
-    return std::make_unique<Follower>(options_, [this](const std::string& line) {
-      log_.push_back(line);
-    });
+    return std::make_unique<Follower>(options_,
+                                      [this](const std::string& line) { log_.push_back(line); });
   }
   genid::Generation generation() const {
     genid::Generation value = 0;
@@ -284,7 +281,7 @@ TEST_F(Follow, VmclockChangeBumpsTheCounterFileOnce) {
   ASSERT_EQ(f->start(), "");
   EXPECT_EQ(f->watched(), std::vector<std::string>{"vmclock"});
   const genid::Generation start = generation();  // start() created the file
-  EXPECT_EQ(f->step(0), 0);  // unchanged: nothing to do
+  EXPECT_EQ(f->step(0), 0);                      // unchanged: nothing to do
   EXPECT_EQ(f->step(0), 0);
   EXPECT_EQ(generation(), start);
   vmclock_.set(78);
@@ -298,9 +295,9 @@ TEST_F(Follow, VmclockChangeBumpsTheCounterFileOnce) {
   EXPECT_NE(generation(), bumped);
   EXPECT_EQ(f->bumps(), 2u);
   ASSERT_FALSE(log_.empty());
-  EXPECT_NE(log_.back().find("vmclock: vm_generation_counter 78 -> 12: " + counter_ +
-                             " bumped to "),
-            std::string::npos)
+  EXPECT_NE(
+      log_.back().find("vmclock: vm_generation_counter 78 -> 12: " + counter_ + " bumped to "),
+      std::string::npos)
       << log_.back();
 }
 

@@ -19,7 +19,8 @@ TEST(Ids, UuidV4HasVersionAndVariantBits) {
 }
 
 TEST(Ids, UuidStringIsCanonical) {
-  const std::regex canonical("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  const std::regex canonical(
+      "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(std::regex_match(uuid_v4_string(), canonical));
   const Uuid known = {0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x42, 0xd3,
                       0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0x00};
@@ -47,8 +48,9 @@ TEST(Ids, NonceHasTheRequestedSize) {
 TEST(Ids, CApi) {
   char uuid[37];
   ASSERT_EQ(snapsafe_uuid_v4(uuid, sizeof uuid), 0);
-  EXPECT_TRUE(std::regex_match(std::string(uuid),
-                               std::regex("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")));
+  EXPECT_TRUE(std::regex_match(
+      std::string(uuid),
+      std::regex("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")));
   uint64_t a = 0, b = 0;
   ASSERT_EQ(snapsafe_u64(&a), 0);
   ASSERT_EQ(snapsafe_u64(&b), 0);

@@ -77,7 +77,8 @@ TEST_F(KernelOutput, NegativeControlTheVdsoAloneReplays) {
   rng_internal::g_test_hooks.unmasked_vdso_output = true;
   // The kernel may reseed (and so re-key the vDSO) between the two draws: rare, retried.
   bool repeated = false;
-  for (int attempt = 0; attempt < 3 && !repeated; ++attempt) repeated = replayed_vdso_state_repeats();
+  for (int attempt = 0; attempt < 3 && !repeated; ++attempt)
+    repeated = replayed_vdso_state_repeats();
   EXPECT_TRUE(repeated);
 }
 
@@ -121,9 +122,9 @@ bool hardware_words_accepted(uint64_t start, uint64_t step) {
 TEST_F(KernelOutput, TheHardwareRngIsHealthChecked) {
   if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
   EXPECT_TRUE(hardware_words_accepted(0x0123456789abcdefu, 0x1111));  // changing values
-  EXPECT_FALSE(hardware_words_accepted(0x0123456789abcdefu, 0));       // stuck
-  EXPECT_FALSE(hardware_words_accepted(~uint64_t{0}, 0));              // all ones (AMD)
-  EXPECT_FALSE(hardware_words_accepted(0, 0));                         // all zeros
+  EXPECT_FALSE(hardware_words_accepted(0x0123456789abcdefu, 0));      // stuck
+  EXPECT_FALSE(hardware_words_accepted(~uint64_t{0}, 0));             // all ones (AMD)
+  EXPECT_FALSE(hardware_words_accepted(0, 0));                        // all zeros
 }
 
 // Every byte of the mask is a hardware byte, in order: with scripted values XORed over
@@ -152,9 +153,7 @@ TEST_F(KernelOutput, TheHardwareMaskCoversEveryByte) {
 // Above 64 bytes the mask is AES-256-CTR (counter block 0) keyed by 4 healthy hardware
 // words, in order: with scripted values XORed over zeros, the output is exactly that
 // keystream (EVP computes it here), at sizes around the blocks and the 256-byte chunks.
-bool in_page_aes() {
-  return rng_internal::aes_ctr_variant() != rng_internal::AesVariant::kEvp;
-}
+bool in_page_aes() { return rng_internal::aes_ctr_variant() != rng_internal::AesVariant::kEvp; }
 
 TEST_F(KernelOutput, TheKeyedMaskIsAes256CtrUnderFourHardwareWords) {
   if (!rng_internal::hardware_rng_present()) GTEST_SKIP() << "no hardware RNG";
@@ -173,10 +172,12 @@ TEST_F(KernelOutput, TheKeyedMaskIsAes256CtrUnderFourHardwareWords) {
     Bytes expected(size, 0);
     int written = 0;
     EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-    ASSERT_EQ(EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), reinterpret_cast<uint8_t*>(key),
-                                  iv, nullptr), 1);
-    ASSERT_EQ(EVP_EncryptUpdate(ctx, expected.data(), &written, expected.data(),
-                                static_cast<int>(size)), 1);
+    ASSERT_EQ(
+        EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), reinterpret_cast<uint8_t*>(key), iv, nullptr),
+        1);
+    ASSERT_EQ(
+        EVP_EncryptUpdate(ctx, expected.data(), &written, expected.data(), static_cast<int>(size)),
+        1);
     EVP_CIPHER_CTX_free(ctx);
     EXPECT_EQ(masked, expected) << size << " bytes";
   }

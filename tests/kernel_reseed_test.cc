@@ -6,10 +6,10 @@
 #include "tools/kernel_reseed.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

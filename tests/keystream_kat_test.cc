@@ -74,8 +74,8 @@ TEST_F(KeystreamKat, TheKeystreamInUseIsTheOneAskedForAndStatusNamesIt) {
   if (wanted != nullptr && std::strcmp(wanted, "evp") == 0) {
     EXPECT_EQ(variant, rng_internal::AesVariant::kEvp);
     EXPECT_EQ(status().keystream, "AES-256-CTR (OpenSSL EVP)");
-  } else if (wanted == nullptr && rng_internal::aes_ctr_variant_supported(
-                                      rng_internal::AesVariant::kAesni)) {
+  } else if (wanted == nullptr &&
+             rng_internal::aes_ctr_variant_supported(rng_internal::AesVariant::kAesni)) {
     EXPECT_NE(variant, rng_internal::AesVariant::kEvp);
     EXPECT_EQ(status().keystream, std::string("AES-256-CTR in the state page (") +
                                       rng_internal::aes_ctr_variant_name(variant) + ")");
@@ -166,9 +166,9 @@ TEST_F(KeystreamKat, EveryDrawMatchesTheConstructionOnOpensslEvp) {
   // The reseed's first step, its 64 bytes drawn in pieces; a refill; bulk steps (whole
   // blocks, and a partial block count whose tail comes from the buffer); draws across
   // refills; a bulk step that needs a refill for its next key.
-  const size_t sizes[] = {16, 8,   8,    32,   32,   2048, 32,  1500, 1000, 1000, 1000,
-                          1000, 1000, 1000, 1000, 1000, 999, 7,   4096, 1,    1024, 1025,
-                          3000, 64,  8128, 5000, 8,    16,  24,  8192, 40};
+  const size_t sizes[] = {16,   8,    8,    32,   32,   2048, 32, 1500, 1000, 1000, 1000,
+                          1000, 1000, 1000, 1000, 1000, 999,  7,  4096, 1,    1024, 1025,
+                          3000, 64,   8128, 5000, 8,    16,   24, 8192, 40};
   testing::on_new_thread([&] {
     int i = 0;
     for (const size_t size : sizes) {
@@ -194,8 +194,8 @@ TEST_F(KeystreamKat, TheFirstDrawIsPinned) {
 TEST_F(KeystreamKat, HandedOutBytesAreZeroedInTheBuffer) {
   testing::on_new_thread([] {
     draw_hex(rng_internal::kFirstRefillBytes);  // the reseed's short refill, used up
-    draw_hex(64);    // 64 bytes of a full refill (the slow path refills)
-    draw_hex(64);    // 64 more: the fast path
+    draw_hex(64);                               // 64 bytes of a full refill (the slow path refills)
+    draw_hex(64);                               // 64 more: the fast path
     const rng_internal::ThreadState* st = rng_internal::t_state;
     ASSERT_NE(st, nullptr);
     const size_t consumed = rng_internal::kBufferBytes - st->remaining;

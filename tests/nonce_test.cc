@@ -156,8 +156,8 @@ TEST_F(NonceTest, ExhaustedSequenceThrowsInsteadOfWrapping) {
 constexpr size_t kNonces = 256;
 
 struct CloneOutcome {
-  size_t shared = 0;             // nonces in both copies
-  uint64_t highest_before = 0;   // the last counter before the clone
+  size_t shared = 0;                   // nonces in both copies
+  uint64_t highest_before = 0;         // the last counter before the clone
   uint64_t lowest_after = UINT64_MAX;  // the lowest counter either copy used afterwards
 };
 
@@ -200,7 +200,8 @@ CloneOutcome clone_and_draw(const std::function<void()>& between) {
     const std::set<Nonce96> parent_set(parent.begin(), parent.end());
     for (const Nonce96& n : child_nonces) outcome.shared += parent_set.count(n);
     for (const auto* list : {&parent, &child_nonces}) {
-      for (const Nonce96& n : *list) outcome.lowest_after = std::min(outcome.lowest_after, counter_of(n));
+      for (const Nonce96& n : *list)
+        outcome.lowest_after = std::min(outcome.lowest_after, counter_of(n));
     }
   });
   return outcome;

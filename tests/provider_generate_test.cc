@@ -133,7 +133,8 @@ class ProviderGenerate : public ::testing::Test {
   static void empty_buffer() {
     fill(Bytes(16).data(), 16);
     while (rng_internal::t_state->remaining > 0) {
-      const size_t take = rng_internal::t_state->remaining < 16 ? rng_internal::t_state->remaining : 16;
+      const size_t take =
+          rng_internal::t_state->remaining < 16 ? rng_internal::t_state->remaining : 16;
       fill(Bytes(16).data(), take);
     }
   }

@@ -31,7 +31,7 @@ TEST(Retire, AReplacedCounterFileIsNoticedAtARefill) {
     ASSERT_EQ(unlink(path.c_str()), 0);
     ASSERT_EQ(genid::counter_file_create(path), "");
     testing::bump(path);  // the hook bumps the new file: this process cannot see it
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // still_valid's rate limit
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));          // still_valid's rate limit
     for (int i = 0; i < 2 * 8192 / 16; ++i) fill(Bytes(16).data(), 16);  // refills
     // Asked here, before this thread exits (its exit, seeding the state for the next
     // thread, would ask the sources too).

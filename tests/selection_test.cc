@@ -117,8 +117,8 @@ TEST_F(Selection, AnExplicitListWatchesEachNamedSource) {
 }
 
 TEST_F(Selection, AnUnknownNameInTheListMeansKernelBacked) {
-  testing::use_source({{"SNAPSAFE_SOURCE", "vmclock,bogus"},
-                       {"SNAPSAFE_VMCLOCK_PATH", vmclock_->path()}});
+  testing::use_source(
+      {{"SNAPSAFE_SOURCE", "vmclock,bogus"}, {"SNAPSAFE_VMCLOCK_PATH", vmclock_->path()}});
   const Status s = status();
   EXPECT_FALSE(s.buffered);
   EXPECT_TRUE(s.watched.empty());

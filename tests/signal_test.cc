@@ -170,13 +170,12 @@ TEST_P(ForkFromSignalHandler, NegativeControlWithoutTheReReadTheChildReturnsPare
       << "the hazard did not happen: the child's draw differs without the re-read";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    WipeOnForkAndPoint, ForkFromSignalHandler,
-    ::testing::Combine(::testing::Bool(), ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
-      return std::string(std::get<0>(info.param) ? "WipeOnFork" : "FlagLost") +
-             (std::get<1>(info.param) ? "AfterCopy" : "BeforeCopy");
-    });
+INSTANTIATE_TEST_SUITE_P(WipeOnForkAndPoint, ForkFromSignalHandler,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
+                           return std::string(std::get<0>(info.param) ? "WipeOnFork" : "FlagLost") +
+                                  (std::get<1>(info.param) ? "AfterCopy" : "BeforeCopy");
+                         });
 
 // --- fork() from a handler that interrupted a slow-path or kernel-served draw. The
 // fast path's stamp re-read (above) does not reach these: a reseed (the first
@@ -337,15 +336,15 @@ TEST_P(ForkFromSignalHandlerInSlowDraw,
       << "the hazard did not happen: the child's draw differs without the re-check";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    DrawAndWipeOnFork, ForkFromSignalHandlerInSlowDraw,
-    ::testing::Combine(::testing::Values(SlowDraw::kReseed, SlowDraw::kRefill, SlowDraw::kBulk,
-                                         SlowDraw::kKernel, SlowDraw::kKernelShort),
-                       ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<SlowDraw, bool>>& info) {
-      return std::string(slow_draw_name(std::get<0>(info.param))) +
-             (std::get<1>(info.param) ? "WipeOnFork" : "FlagLost");
-    });
+INSTANTIATE_TEST_SUITE_P(DrawAndWipeOnFork, ForkFromSignalHandlerInSlowDraw,
+                         ::testing::Combine(::testing::Values(SlowDraw::kReseed, SlowDraw::kRefill,
+                                                              SlowDraw::kBulk, SlowDraw::kKernel,
+                                                              SlowDraw::kKernelShort),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<SlowDraw, bool>>& info) {
+                           return std::string(slow_draw_name(std::get<0>(info.param))) +
+                                  (std::get<1>(info.param) ? "WipeOnFork" : "FlagLost");
+                         });
 
 }  // namespace
 }  // namespace snapsafe

@@ -42,8 +42,8 @@ class SimulatedSource {
     const int fd = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
     EXPECT_GE(fd, 0);
     EXPECT_EQ(ftruncate(fd, 4096), 0);
-    page_ = static_cast<unsigned char*>(
-        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    page_ =
+        static_cast<unsigned char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
     close(fd);
     if (kind == Simulated::kVmclock) write_vmclock_header(page_);
   }
@@ -54,10 +54,10 @@ class SimulatedSource {
       case Simulated::kSysgenidMmap:
       case Simulated::kSysgenidSyscall:
         genid::sysgenid_accept_regular_file_for_testing(true);  // a file: tests only
-        use_source({{"SNAPSAFE_SOURCE", "sysgenid"},
-                    {"SNAPSAFE_SYSGENID_PATH", path_},
-                    {"SNAPSAFE_SYSGENID_MODE",
-                     kind_ == Simulated::kSysgenidMmap ? "mmap" : "syscall"}});
+        use_source(
+            {{"SNAPSAFE_SOURCE", "sysgenid"},
+             {"SNAPSAFE_SYSGENID_PATH", path_},
+             {"SNAPSAFE_SYSGENID_MODE", kind_ == Simulated::kSysgenidMmap ? "mmap" : "syscall"}});
         break;
       case Simulated::kVmclock:
         use_source({{"SNAPSAFE_SOURCE", "vmclock"}, {"SNAPSAFE_VMCLOCK_PATH", path_}});

@@ -211,7 +211,6 @@ TEST(ReseedWipe, UnreadBytesOfTheOldStateAreGone) {
   });
 }
 
-
 // The check before the copy: no byte of a state seeded under another generation reaches
 // the caller's memory, not even for the moment before the re-read would send the draw to
 // the slow path (which overwrites it). Seen from the after_copy hook, which runs only when
@@ -233,9 +232,8 @@ TEST(StaleState, ItsBytesNeverReachTheCallerEvenTransiently) {
     g_seen_at_copy.clear();
     fill(bytes.data(), 16);  // control: an ordinary fast-path draw copies, and is seen
     EXPECT_EQ(g_seen_at_copy, stale) << "control: the hook sees what the fast path copies";
-    const testing::Bytes stale_next(
-        st->buffer + (rng_internal::kBufferBytes - st->remaining),
-        st->buffer + (rng_internal::kBufferBytes - st->remaining) + 16);
+    const testing::Bytes stale_next(st->buffer + (rng_internal::kBufferBytes - st->remaining),
+                                    st->buffer + (rng_internal::kBufferBytes - st->remaining) + 16);
     testing::bump(counter);
     g_seen_at_copy.clear();
     fill(bytes.data(), 16);  // must go to the slow path before copying anything

@@ -129,7 +129,8 @@ bool seed_material_left() {
   static EVP_CIPHER_CTX* ctx = nullptr;
   static int error = -1;
   const bool left = left_on_the_stack(
-      [] { error = rng_internal::seed_and_step(7, &state, ctx, state.buffer, 64); }, [&] {
+      [] { error = rng_internal::seed_and_step(7, &state, ctx, state.buffer, 64); },
+      [&] {
         std::vector<Secret> secrets = words_of(hardware.data(), hardware.size() * 8);
         secrets.emplace_back(g_kernel_bytes, g_kernel_bytes + sizeof g_kernel_bytes);
         return secrets;
@@ -181,8 +182,8 @@ Bytes keyed_mask(const std::vector<uint64_t>& words, size_t size) {
   const uint8_t iv[16] = {};
   int written = 0;
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(),
-                          reinterpret_cast<const uint8_t*>(words.data()), iv, nullptr) != 1 ||
+  if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_ctr(), reinterpret_cast<const uint8_t*>(words.data()),
+                          iv, nullptr) != 1 ||
       EVP_EncryptUpdate(ctx, mask.data(), &written, mask.data(), static_cast<int>(size)) != 1) {
     mask.clear();
   }

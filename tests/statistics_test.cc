@@ -20,9 +20,9 @@ namespace {
 constexpr size_t kBytes = 16 << 20;
 
 struct Battery {
-  double monobit_z;  // (ones - n/2) / sqrt(n/4)
-  double runs_z;     // runs against their expectation given the ones fraction
-  double chi_square; // 255 degrees of freedom
+  double monobit_z;   // (ones - n/2) / sqrt(n/4)
+  double runs_z;      // runs against their expectation given the ones fraction
+  double chi_square;  // 255 degrees of freedom
 };
 
 Battery run_battery(const testing::Bytes& bytes) {
@@ -33,7 +33,8 @@ Battery run_battery(const testing::Bytes& bytes) {
     ones += std::popcount(byte);
     ++counts[byte];
     // Bit transitions inside the byte and from the previous byte's last bit.
-    const unsigned shifted = (static_cast<unsigned>(byte) << 1) | static_cast<unsigned>(previous_bit);
+    const unsigned shifted =
+        (static_cast<unsigned>(byte) << 1) | static_cast<unsigned>(previous_bit);
     transitions += std::popcount((shifted ^ (shifted >> 1)) & 0xffu);
     previous_bit = byte >> 7;
   }
@@ -62,7 +63,9 @@ TEST(Statistics, SixteenMebibytesOfOutputPass) {
   // Mixed draw sizes: u64s, small fills, and bulk fills straight from the keystream.
   size_t offset = 0;
   for (int round = 0; offset < kBytes; ++round) {
-    const size_t size = std::min<size_t>(kBytes - offset, round % 3 == 0 ? 8 : round % 3 == 1 ? 100 : 4096);
+    const size_t size = std::min<size_t>(kBytes - offset, round % 3 == 0   ? 8
+                                                          : round % 3 == 1 ? 100
+                                                                           : 4096);
     fill(bytes.data() + offset, size);
     offset += size;
   }
@@ -85,7 +88,8 @@ TEST(Statistics, NegativeControlsEachStatisticRejectsABiasedStream) {
   EXPECT_GT(std::abs(run_battery(biased).monobit_z), 5);
 
   testing::Bytes sticky = bytes;  // every 64th byte copies its neighbour's top bit down
-  for (size_t i = 1; i < kBytes; i += 64) sticky[i] = static_cast<uint8_t>((sticky[i] & 0xfe) | (sticky[i - 1] >> 7));
+  for (size_t i = 1; i < kBytes; i += 64)
+    sticky[i] = static_cast<uint8_t>((sticky[i] & 0xfe) | (sticky[i - 1] >> 7));
   EXPECT_GT(std::abs(run_battery(sticky).runs_z), 5);
 
   testing::Bytes skewed = bytes;  // every 512th byte forced to 0x00

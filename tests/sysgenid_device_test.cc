@@ -284,7 +284,9 @@ void expect_cancel_is_harmless(bool in_write) {
 }
 
 TEST_F(SysgenidDevice, CancelInsideTheChecksReadIsHarmless) { expect_cancel_is_harmless(false); }
-TEST_F(SysgenidDevice, CancelInsideTheAcknowledgementIsHarmless) { expect_cancel_is_harmless(true); }
+TEST_F(SysgenidDevice, CancelInsideTheAcknowledgementIsHarmless) {
+  expect_cancel_is_harmless(true);
+}
 
 // ---------------------------------------------------------------------------------------
 // Bug 3: fork children keep close-on-exec.
@@ -373,14 +375,14 @@ class SecondDraw {
 // restore to 102 (label 101 -> 101, remaining 1016 -> 1008).
 TEST_F(SysgenidDevice, LateAcknowledgementOfAnOlderGenerationIsNeverRepublished) {
   use_fake("syscall", 100);
-  fake::bump();  // 101
+  fake::bump();       // 101
   SecondDraw reader;  // seeded under 101, and acknowledged it
   ASSERT_EQ(our_copy(), 101u);
-  fake::bump();                                   // the restore: 102
+  fake::bump();                                        // the restore: 102
   testing::on_new_thread([] { (void)random_u64(); });  // another thread reseeds, acknowledges
   ASSERT_EQ(our_copy(), 102u);
   fake::hooks().before_write = &stop_at_gate_before_write;
-  std::thread late([] { acknowledge(101); });     // a slow thread, still acknowledging 101
+  std::thread late([] { acknowledge(101); });  // a slow thread, still acknowledging 101
   ASSERT_TRUE(eventually([] { return g_gate.arrived.load() == 1; }));
   const uint32_t eagain = fake::kernel().reads_eagain;
   reader.go();
@@ -560,8 +562,11 @@ TEST_F(SysgenidDevice, ReusedDescriptorIsNeverReadNorBlockedOn) {
   int app[2];
   reuse_our_number_for_a_socket(app);
   ASSERT_EQ(write(app[1], "APP!", 4), 4);  // the application's peer sends it data
-  draw_with_watchdog([] { for (int i = 0; i < 10; ++i) (void)random_u64(); },
-                     [&] { (void)!write(app[1], "FEED", 4); });
+  draw_with_watchdog(
+      [] {
+        for (int i = 0; i < 10; ++i) (void)random_u64();
+      },
+      [&] { (void)!write(app[1], "FEED", 4); });
   char got[5] = {};
   ASSERT_EQ(recv(app[0], got, 4, MSG_DONTWAIT), 4) << "the library consumed the data";
   EXPECT_STREQ(got, "APP!");

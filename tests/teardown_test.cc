@@ -117,8 +117,7 @@ bool next_owner_draws_what_the_previous_owner_held() {
     b_map = rng_internal::vdso_getrandom_thread_state(&length);
   });
   EXPECT_EQ(b_map, a_map) << "B did not take A's pooled state";
-  return std::search(a_state.begin(), a_state.end(), b_out.begin(), b_out.end()) !=
-         a_state.end();
+  return std::search(a_state.begin(), a_state.end(), b_out.begin(), b_out.end()) != a_state.end();
 }
 
 TEST_F(Teardown, APooledStateCarriesNothingOfItsPreviousOwner) {

@@ -59,8 +59,8 @@ inline bool block_getrandom(int error) {
 inline std::string temp_path(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
   static int counter = 0;
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name + "." +
-         std::to_string(getpid()) + "." + std::to_string(counter++);
+  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name + "." + std::to_string(getpid()) +
+         "." + std::to_string(counter++);
 }
 
 // Clears every SNAPSAFE_* setting, applies `settings` ("NAME", "value" pairs) and selects
@@ -129,7 +129,8 @@ inline Bytes collect(const Child& child) {
   Bytes bytes;
   uint8_t chunk[65536];
   ssize_t n;
-  while ((n = read(child.read_fd, chunk, sizeof chunk)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+  while ((n = read(child.read_fd, chunk, sizeof chunk)) > 0)
+    bytes.insert(bytes.end(), chunk, chunk + n);
   close(child.read_fd);
   int status = 0;
   waitpid(child.pid, &status, 0);

@@ -7,8 +7,8 @@
 // Negative controls: a pooled state kept unwiped hands its old owner's unread keystream
 // to the new thread; a fork child that keeps its pool as it was (pages without
 // MADV_WIPEONFORK) serves its parent's output.
-#include <sys/mman.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <cstddef>
 #include <set>
@@ -93,9 +93,9 @@ struct SeededHandover {
   Bytes old_key, old_unread;
   Bytes pooled_key, pooled_buffer;  // the state as the new thread takes it over
   genid::Generation pooled_generation = 0;
-  Bytes first;                      // the new thread's first 1024 bytes
-  uint64_t reseeds = 0;             // reseeds of the new thread's first draw
-  uint64_t pool_seeds = 0;          // states seeded at thread exit meanwhile
+  Bytes first;              // the new thread's first 1024 bytes
+  uint64_t reseeds = 0;     // reseeds of the new thread's first draw
+  uint64_t pool_seeds = 0;  // states seeded at thread exit meanwhile
 };
 
 SeededHandover seeded_hand_over(const std::string& counter_file, bool bump_before_reuse) {

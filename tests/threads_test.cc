@@ -32,8 +32,8 @@ size_t duplicates_across_threads() {
   }
   for (std::thread& thread : threads) thread.join();
   std::sort(blocks.begin(), blocks.end());
-  return blocks.size() - static_cast<size_t>(std::unique(blocks.begin(), blocks.end()) -
-                                             blocks.begin());
+  return blocks.size() -
+         static_cast<size_t>(std::unique(blocks.begin(), blocks.end()) - blocks.begin());
 }
 
 class Threads : public ::testing::Test {

@@ -20,8 +20,8 @@ namespace {
 static_assert(std::uniform_random_bit_generator<snapsafe::BitGen>);
 static_assert(std::uniform_random_bit_generator<snapsafe::random_device>);
 static_assert(std::is_same_v<snapsafe::BitGen::result_type, uint64_t>);
-static_assert(std::is_same_v<snapsafe::random_device::result_type,
-                             std::random_device::result_type>);
+static_assert(
+    std::is_same_v<snapsafe::random_device::result_type, std::random_device::result_type>);
 static_assert(!std::is_copy_constructible_v<snapsafe::random_device>);
 
 TEST(BitGen, WorksWithStdDistributions) {
@@ -72,7 +72,9 @@ void generate_random_like_cxx26(R&& r, G&& g) {
 }
 
 template <class R>
-concept HasBulkFor = requires(snapsafe::BitGen g, R r) { g.generate_random(r); };
+concept HasBulkFor = requires(snapsafe::BitGen g, R r) {
+  g.generate_random(r);
+};
 static_assert(HasBulkFor<std::vector<uint64_t>&>);
 static_assert(HasBulkFor<std::array<uint64_t, 4>&>);
 static_assert(HasBulkFor<std::span<uint64_t>>);

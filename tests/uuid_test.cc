@@ -26,8 +26,8 @@
 namespace snapsafe {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Bytes;
+using ::testing::HasSubstr;
 using testing::Simulated;
 using testing::SimulatedSource;
 
@@ -149,7 +149,10 @@ TEST_F(UuidTest, ParseRejectsMalformedTextWithAClearError) {
       {"123e4567-e89b-42d3-a4564-26614174000", "expected '-' at offset 23, got '4'"},
       {"123e4567+e89b-42d3-a456-426614174000", "expected '-' at offset 8, got '+'"},
       {"123e4567-e89b-42d3-a456-42661417400\xff", "offset 35: \\xff"},
-      {std::string("123e4567-e89b-42d3-a456-4266141\0" "4000", 36), "offset 31: \\x00"},
+      {std::string("123e4567-e89b-42d3-a456-4266141\0"
+                   "4000",
+                   36),
+       "offset 31: \\x00"},
       {" 23e4567-e89b-42d3-a456-426614174000", "not a hex digit at offset 0: ' '"},
   };
   for (const auto& c : cases) {
@@ -165,11 +168,10 @@ TEST_F(UuidTest, ParseChecksVersionAndVariantWhenAsked) {
   EXPECT_TRUE(parse_uuid(v4, 4));
   EXPECT_THAT(parse_uuid(v4, 7).error, HasSubstr("expected a version 7 UUID, got version 4"));
   const std::string ncs = "919108f7-52d1-4320-7bac-f847db4148a8";  // variant 0xxx
-  EXPECT_TRUE(parse_uuid(ncs));                                     // no version asked
+  EXPECT_TRUE(parse_uuid(ncs));                                    // no version asked
   EXPECT_THAT(parse_uuid(ncs, 4).error, HasSubstr("not the RFC 9562 variant"));
   EXPECT_THAT(parse_uuid(ncs, 4).error, HasSubstr("got '7'"));
-  EXPECT_THAT(parse_uuid("00000000-0000-0000-0000-000000000000", 4).error,
-              HasSubstr("variant"));
+  EXPECT_THAT(parse_uuid("00000000-0000-0000-0000-000000000000", 4).error, HasSubstr("variant"));
   for (int bad : {0, 9, -1, 1000}) {
     EXPECT_THAT(parse_uuid(v4, bad).error, HasSubstr("expected version must be 1..8")) << bad;
   }
@@ -306,8 +308,8 @@ std::vector<Uuid> as_uuids(const Bytes& bytes) {
 }
 
 struct CloneOutcome {
-  size_t shared_ids = 0;           // whole UUIDs in both copies
-  size_t lockstep = 0;             // positions i where both copies' timestamp+counter match
+  size_t shared_ids = 0;                 // whole UUIDs in both copies
+  size_t lockstep = 0;                   // positions i where both copies' timestamp+counter match
   uint64_t parent_ts = 0, child_ts = 0;  // the first post-clone timestamp in each copy
 };
 
@@ -334,7 +336,7 @@ CloneOutcome clone_and_draw(const std::function<void()>& between) {
     close(gate[1]);
     ASSERT_EQ(child_ids.size(), kIds);
     for (size_t i = 0; i < kIds; ++i) {
-      ASSERT_LT(before, parent[i]);     // each copy still increasing
+      ASSERT_LT(before, parent[i]);  // each copy still increasing
       ASSERT_LT(before, child_ids[i]);
       outcome.lockstep += ordered_part(parent[i]) == ordered_part(child_ids[i]);
     }
@@ -397,8 +399,8 @@ TEST_F(UuidTest, ForkChildDiverges) {
   freeze_clock();
   const CloneOutcome outcome = clone_and_draw([] {});
   EXPECT_EQ(outcome.shared_ids, 0u);
-  EXPECT_EQ(outcome.parent_ts, kFrozenMs);      // the parent just counts on
-  EXPECT_EQ(outcome.child_ts, kFrozenMs + 1);   // the child re-randomised
+  EXPECT_EQ(outcome.parent_ts, kFrozenMs);     // the parent just counts on
+  EXPECT_EQ(outcome.child_ts, kFrozenMs + 1);  // the child re-randomised
   EXPECT_LT(outcome.lockstep, kIds);
 }
 

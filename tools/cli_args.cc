@@ -198,8 +198,8 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args, s
 
 // A plain decimal number in [0, max]: digits only (no sign, space or base prefix), no
 // overflow.
-uint64_t parse_number(const std::string& command, const std::string& what,
-                      const std::string& text, uint64_t max) {
+uint64_t parse_number(const std::string& command, const std::string& what, const std::string& text,
+                      uint64_t max) {
   if (text.empty()) throw UsageError{command, what + ": empty number"};
   if (text[0] == '-') throw UsageError{command, what + " must not be negative: " + shown(text)};
   uint64_t value = 0;
@@ -215,8 +215,8 @@ uint64_t parse_number(const std::string& command, const std::string& what,
     value = value * 10 + digit;
   }
   if (value > max) {
-    throw UsageError{command, what + " is too large: " + shown(text) + " (at most " +
-                                  std::to_string(max) + ")"};
+    throw UsageError{
+        command, what + " is too large: " + shown(text) + " (at most " + std::to_string(max) + ")"};
   }
   return value;
 }
@@ -268,8 +268,8 @@ Invocation parse_invocation(const std::vector<std::string>& args) {
     if (args[2] == "--help" || args[2] == "-h") return invocation;
     const auto it = kGenidCommands->find(args[2]);
     if (it == kGenidCommands->end()) {
-      throw UsageError{"genid",
-                       "unknown genid command '" + shown(args[2]) + "' (read, bump, wait or follow)"};
+      throw UsageError{
+          "genid", "unknown genid command '" + shown(args[2]) + "' (read, bump, wait or follow)"};
     }
     invocation.parsed = parse("genid", args, 3, it->second.values, it->second.flags);
     if (invocation.parsed.help) return invocation;
@@ -330,8 +330,9 @@ uint64_t min_option(const Parsed& parsed, bool device) {
   const auto it = parsed.values.find("--min");
   if (it == parsed.values.end()) return 0;
   if (!device) {
-    throw UsageError{"genid", "--min applies to the SysGenID device only: a counter file "
-                              "bump draws a random generation (--set VALUE sets one)"};
+    throw UsageError{"genid",
+                     "--min applies to the SysGenID device only: a counter file "
+                     "bump draws a random generation (--set VALUE sets one)"};
   }
   return parse_number("genid", "--min", it->second, UINT32_MAX);
 }
@@ -340,9 +341,10 @@ std::optional<uint64_t> set_option(const Parsed& parsed, bool device) {
   const auto it = parsed.values.find("--set");
   if (it == parsed.values.end()) return std::nullopt;
   if (device) {
-    throw UsageError{"genid", "--set applies to a counter file only: the SysGenID device's "
-                              "generation is the kernel's counter (--file PATH selects a "
-                              "counter file)"};
+    throw UsageError{"genid",
+                     "--set applies to a counter file only: the SysGenID device's "
+                     "generation is the kernel's counter (--file PATH selects a "
+                     "counter file)"};
   }
   if (parsed.values.count("--min")) throw UsageError{"genid", "choose one of --min and --set"};
   return parse_number("genid", "--set", it->second, UINT64_MAX - 1);
@@ -354,9 +356,9 @@ void check_device_min(uint64_t min, uint32_t current) {
   const uint64_t limit = std::min<uint64_t>(uint64_t{current} + kMaxMinAhead, kSaturated - 1);
   if (min > uint64_t{current} + kMaxMinAhead) {
     throw UsageError{"genid", "--min " + std::to_string(min) + " is more than " +
-                                  std::to_string(kMaxMinAhead) +
-                                  " above the current generation " + std::to_string(current) +
-                                  " (at most " + std::to_string(limit) + ")"};
+                                  std::to_string(kMaxMinAhead) + " above the current generation " +
+                                  std::to_string(current) + " (at most " + std::to_string(limit) +
+                                  ")"};
   }
   if (std::max<uint64_t>(uint64_t{current} + 1, min) >= kSaturated) {
     throw UsageError{"genid", (min >= kSaturated ? "--min " + std::to_string(min) : "a bump") +

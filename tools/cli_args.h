@@ -29,7 +29,7 @@ inline constexpr int kExitUsage = 2;
 inline constexpr uint64_t kMaxCount = 1000000;            // -n
 inline constexpr uint64_t kMaxBytes = uint64_t{1} << 30;  // bytes N: 1 GiB
 inline constexpr uint64_t kMaxTimeoutMs = 86400000;       // --timeout-ms: one day
-inline constexpr uint64_t kMaxMinAhead = 65536;  // device --min: at most this far ahead
+inline constexpr uint64_t kMaxMinAhead = 65536;           // device --min: at most this far ahead
 
 // A usage error (exit 2) for `command` ("" for the tool itself). main() prints
 // "snapsafe: COMMAND: MESSAGE" and "Try 'snapsafe help COMMAND'."
@@ -66,8 +66,8 @@ Parsed parse(const std::string& command, const std::vector<std::string>& args, s
 
 // A plain decimal number in [0, max]: digits only (no sign, space or base prefix), no
 // overflow.
-uint64_t parse_number(const std::string& command, const std::string& what,
-                      const std::string& text, uint64_t max);
+uint64_t parse_number(const std::string& command, const std::string& what, const std::string& text,
+                      uint64_t max);
 
 void no_positional(const std::string& command, const Parsed& parsed);
 

@@ -28,8 +28,8 @@ void print_draws(const char* who) {
   const std::string uuid = snapsafe::uuid_v4_string();
   const int roll = die(gen);
   const snapsafe::Status status = snapsafe::status();
-  std::printf("  [%s] u64 %016llx  uuid %s  die %d  generation %llu  reseeds so far %llu\n",
-              who, static_cast<unsigned long long>(value), uuid.c_str(), roll,
+  std::printf("  [%s] u64 %016llx  uuid %s  die %d  generation %llu  reseeds so far %llu\n", who,
+              static_cast<unsigned long long>(value), uuid.c_str(), roll,
               static_cast<unsigned long long>(status.generation),
               static_cast<unsigned long long>(status.reseeds));
 }

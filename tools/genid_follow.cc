@@ -80,9 +80,10 @@ FollowOptions follow_options(const cli::Parsed& parsed, const std::string& count
     if (!any) throw cli::UsageError{"genid", "--sources needs at least one source"};
   }
   if (const auto it = parsed.values.find("--interval-ms"); it != parsed.values.end()) {
-    options.interval_ms = cli::parse_number("genid", "--interval-ms", it->second,
-                                            kMaxFollowIntervalMs);
-    if (options.interval_ms == 0) throw cli::UsageError{"genid", "--interval-ms must be at least 1"};
+    options.interval_ms =
+        cli::parse_number("genid", "--interval-ms", it->second, kMaxFollowIntervalMs);
+    if (options.interval_ms == 0)
+      throw cli::UsageError{"genid", "--interval-ms must be at least 1"};
   }
   options.reseed_kernel = parsed.flags.count("--reseed-kernel") != 0;
   options.once = parsed.flags.count("--once") != 0;
@@ -162,7 +163,8 @@ std::string Follower::start() {
         bool poll_works = false;
         if (S_ISCHR(st.st_mode) && pread(fd, header, sizeof header, 0) >= 0) {
           struct pollfd probe = {fd, POLLIN | POLLOUT, 0};
-          poll_works = poll(&probe, 1, 0) >= 0 && !(probe.revents & (POLLOUT | POLLHUP | POLLERR | POLLNVAL));
+          poll_works = poll(&probe, 1, 0) >= 0 &&
+                       !(probe.revents & (POLLOUT | POLLHUP | POLLERR | POLLNVAL));
         }
         vmclock_poll_ = poll_works;
         watched_.push_back("vmclock");
@@ -181,8 +183,8 @@ std::string Follower::start() {
       watched_.push_back("uevent");
       log("uevent: descriptor " + std::to_string(uevent_fd_) + " (test)");
     } else {
-      const int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                            NETLINK_KOBJECT_UEVENT);
+      const int fd =
+          socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
       struct sockaddr_nl address = {};
       address.nl_family = AF_NETLINK;
       address.nl_groups = 1;  // the kernel's uevents (2 is udev's re-broadcast)
@@ -218,8 +220,8 @@ std::string Follower::start() {
 
   for (const std::string& why : missing) log("not watched: " + why);
   if (options_.sources_named && !missing.empty()) return missing.front();
-  if (watched_.empty()) return "no source to follow (" + std::to_string(missing.size()) +
-                               " tried: see above)";
+  if (watched_.empty())
+    return "no source to follow (" + std::to_string(missing.size()) + " tried: see above)";
   log("bumping " + options_.counter_file + " on every change" +
       (options_.reseed_kernel ? ", the kernel's RNG reseeded first" : ""));
   return "";
@@ -311,13 +313,13 @@ bool Follower::bump(const std::string& why) {
   genid::Generation generation = 0;
   KernelReseedReport report;
   bool reseeded = false;
-  const std::string error = genid::counter_file_bump(
-      options_.counter_file, &generation, genid::kThisProcessRoot, nullptr,
-      [&](genid::Generation next) {
-        if (!options_.reseed_kernel) return;
-        report = reseed_kernel(next);
-        reseeded = true;
-      });
+  const std::string error =
+      genid::counter_file_bump(options_.counter_file, &generation, genid::kThisProcessRoot, nullptr,
+                               [&](genid::Generation next) {
+                                 if (!options_.reseed_kernel) return;
+                                 report = reseed_kernel(next);
+                                 reseeded = true;
+                               });
   if (!error.empty()) {
     log(why + ": bump failed (retried every " + std::to_string(options_.interval_ms) +
         " ms): " + error);
@@ -325,9 +327,8 @@ bool Follower::bump(const std::string& why) {
   }
   ++bumps_;
   const int64_t took = now_us() - start;
-  log(why + ": " + options_.counter_file + " bumped to " + std::to_string(generation) +
-      " in " + std::to_string(took) + " us" +
-      (reseeded ? "; --reseed-kernel: " + report.describe() : ""));
+  log(why + ": " + options_.counter_file + " bumped to " + std::to_string(generation) + " in " +
+      std::to_string(took) + " us" + (reseeded ? "; --reseed-kernel: " + report.describe() : ""));
   return true;
 }
 
@@ -352,8 +353,8 @@ int Follower::step(int timeout_ms) {
   }
   // Every source is looked at on every wake: each check is one load or a non-blocking call.
   std::string why;
-  for (auto check : {&Follower::check_vmclock, &Follower::drain_uevents,
-                     &Follower::read_sysgenid}) {
+  for (auto check :
+       {&Follower::check_vmclock, &Follower::drain_uevents, &Follower::read_sysgenid}) {
     std::string reason;
     if ((this->*check)(&reason)) {
       bump_pending_ = true;

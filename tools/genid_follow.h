@@ -48,19 +48,19 @@ inline constexpr uint64_t kDefaultFollowIntervalMs = 100;
 inline constexpr uint64_t kMaxFollowIntervalMs = 60000;
 
 struct FollowOptions {
-  std::string counter_file;     // --file (default: SNAPSAFE_COUNTER_FILE, else /run/...)
-  bool reseed_kernel = false;   // --reseed-kernel
-  bool vmclock = true;          // --sources vmclock,uevent,sysgenid (default: all three)
+  std::string counter_file;    // --file (default: SNAPSAFE_COUNTER_FILE, else /run/...)
+  bool reseed_kernel = false;  // --reseed-kernel
+  bool vmclock = true;         // --sources vmclock,uevent,sysgenid (default: all three)
   bool uevent = true;
   bool sysgenid = true;
-  bool sources_named = false;   // --sources was given: every named source must open
-  std::string vmclock_path;     // --vmclock-path (default /dev/vmclock0)
-  std::string sysgenid_path;    // --sysgenid-path (default SNAPSAFE_SYSGENID_PATH, else
-                                // /dev/sysgenid)
+  bool sources_named = false;  // --sources was given: every named source must open
+  std::string vmclock_path;    // --vmclock-path (default /dev/vmclock0)
+  std::string sysgenid_path;   // --sysgenid-path (default SNAPSAFE_SYSGENID_PATH, else
+                               // /dev/sysgenid)
   uint64_t interval_ms = kDefaultFollowIntervalMs;  // --interval-ms, 1..60000
-  bool once = false;            // --once: exit 0 after the first bump
-  bool test_sources = false;    // --test-sources (see top)
-  int uevent_fd = -1;           // test-only: a datagram descriptor instead of netlink
+  bool once = false;                                // --once: exit 0 after the first bump
+  bool test_sources = false;                        // --test-sources (see top)
+  int uevent_fd = -1;  // test-only: a datagram descriptor instead of netlink
 };
 
 // `genid follow`'s options from the parsed command line (tools/cli_args.h); a UsageError

@@ -29,11 +29,11 @@
 namespace snapsafe::tools {
 
 struct KernelReseedReport {
-  bool mixed = false;       // RNDADDENTROPY succeeded
-  int mix_errno = 0;        // else why (or the open's errno)
-  bool reseeded = false;    // RNDRESEEDCRNG succeeded
+  bool mixed = false;     // RNDADDENTROPY succeeded
+  int mix_errno = 0;      // else why (or the open's errno)
+  bool reseeded = false;  // RNDRESEEDCRNG succeeded
   int reseed_errno = 0;
-  int hardware_words = 0;   // RDRAND words mixed in (0: none healthy)
+  int hardware_words = 0;  // RDRAND words mixed in (0: none healthy)
   bool done() const { return mixed && reseeded; }
   // One line: "mixed into the pool: yes (generation, 4 RDRAND words, cycle counter);
   // CRNG reseeded: yes", or "mixed into the pool: no (EPERM: needs CAP_SYS_ADMIN); CRNG

@@ -208,7 +208,7 @@ std::string env_or(const char* name, const char* fallback) {
 }
 
 struct Target {
-  bool device;       // the SysGenID device, else a counter file
+  bool device;  // the SysGenID device, else a counter file
   std::string path;
 };
 
@@ -216,7 +216,8 @@ Target resolve_target(const Parsed& parsed) {
   if (const std::optional<std::string> file = snapsafe::cli::file_option(parsed)) {
     return {false, *file};
   }
-  const std::string device = env_or("SNAPSAFE_SYSGENID_PATH", snapsafe::genid::kDefaultSysgenidPath);
+  const std::string device =
+      env_or("SNAPSAFE_SYSGENID_PATH", snapsafe::genid::kDefaultSysgenidPath);
   if (access(device.c_str(), F_OK) == 0) return {true, device};  // opens nothing
   return {false, env_or("SNAPSAFE_COUNTER_FILE", snapsafe::genid::kDefaultCounterFilePath)};
 }
@@ -267,7 +268,8 @@ int cmd_genid_read(const Parsed& parsed, Output& out) {
     return kExitOk;
   }
   snapsafe::genid::Generation generation = 0;
-  if (std::string error = snapsafe::genid::counter_file_read(target.path, &generation); !error.empty()) {
+  if (std::string error = snapsafe::genid::counter_file_read(target.path, &generation);
+      !error.empty()) {
     throw RuntimeError{error};
   }
   put_number(out, generation);
@@ -309,7 +311,7 @@ int cmd_genid_bump(const Parsed& parsed, Output& out) {
   if (target.device) {
     const DeviceFd device(target.path, snapsafe::tools::DeviceUse::kBump);
     const uint32_t current = device.generation();
-    snapsafe::cli::check_device_min(min, current);  // never to saturation
+    snapsafe::cli::check_device_min(min, current);                        // never to saturation
     kernel.before_store(std::max<uint64_t>(uint64_t{current} + 1, min));  // what it will be
     put_number(out, device.trigger(static_cast<uint32_t>(min)));
     return kernel.finish();

@@ -150,8 +150,9 @@ int main(int argc, char** argv) {
     std::string replaced;
     error = counter_file_create(path, &replaced, root);
     if (!replaced.empty()) {
-      std::fprintf(stderr, "%s: replaced %s (%s); processes still mapping the old file now "
-                           "read generation unknown\n",
+      std::fprintf(stderr,
+                   "%s: replaced %s (%s); processes still mapping the old file now "
+                   "read generation unknown\n",
                    me, path.c_str(), replaced.c_str());
     }
     if (error.empty()) error = counter_file_read(path, &generation, root);

@@ -75,8 +75,7 @@ std::string acknowledge(int fd, const std::string& path, bool* stale) {
     return "";
   }
   return path + ": cannot acknowledge generation " + std::to_string(generation) +
-         " (write: " + std::strerror(errno) +
-         "); without it every wait returns at once (EINTR)";
+         " (write: " + std::strerror(errno) + "); without it every wait returns at once (EINTR)";
 }
 
 }  // namespace
@@ -89,8 +88,8 @@ int open_sysgenid_device(const std::string& path, DeviceUse use, std::string* er
   }
   const int access = use == DeviceUse::kWait ? O_RDWR : O_RDONLY;
   struct stat st;
-  const int fd = genid::open_trusted(path, access, genid::LastComponent::kRegularOrCharDevice,
-                                     &st, error);
+  const int fd =
+      genid::open_trusted(path, access, genid::LastComponent::kRegularOrCharDevice, &st, error);
   if (fd < 0) {
     if (use == DeviceUse::kWait && error->find(std::strerror(EACCES)) != std::string::npos) {
       *error += " (genid wait opens the device read-write: it acknowledges generations)";

@@ -52,8 +52,8 @@ std::string sysgenid_device_wait(int fd, const std::string& path, uint64_t timeo
 
 // Test-only switches, for the negative controls: each puts one old behaviour back.
 struct DeviceTestFlags {
-  bool plain_open = false;        // open(path, O_RDONLY) with no look, no O_NONBLOCK, no
-                                  // type check (4.2's read-only waiter, 4.8's FIFO hang)
+  bool plain_open = false;  // open(path, O_RDONLY) with no look, no O_NONBLOCK, no
+                            // type check (4.2's read-only waiter, 4.8's FIFO hang)
   bool ignore_failed_acknowledgement = false;  // wait: a failed write() is not an error
 };
 extern DeviceTestFlags g_device_test_flags;

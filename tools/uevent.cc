@@ -31,7 +31,8 @@ Uevent parse_uevent(const unsigned char* data, size_t size) {
     return nul != nullptr ? static_cast<const char*>(nul) : end;
   };
   const char* header_end = field_end(text);
-  const char* at = static_cast<const char*>(std::memchr(text, '@', static_cast<size_t>(header_end - text)));
+  const char* at =
+      static_cast<const char*>(std::memchr(text, '@', static_cast<size_t>(header_end - text)));
   if (at == nullptr) return failed("no ACTION@DEVPATH header");
   if (at == text) return failed("empty action in the header");
   Uevent event;

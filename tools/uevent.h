@@ -25,7 +25,7 @@ namespace snapsafe::tools {
 inline constexpr size_t kMaxUeventSize = 8192;
 
 struct Uevent {
-  bool ok = false;           // well formed; else `error` says why
+  bool ok = false;  // well formed; else `error` says why
   std::string error;
   std::string action;        // "change", "add", ... (from the header)
   std::string devpath;       // "/devices/..." (from the header)

@@ -42,8 +42,8 @@ static napi_value throw_c_error(napi_env env, int code, const char* function) {
   const char* name = strerrorname_np(code);
   snprintf(message, sizeof message, "%s: %s", function, strerror(code));
   napi_value error, code_value, message_value, errno_value, function_value;
-  if (napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH,
-                              &code_value) != napi_ok ||
+  if (napi_create_string_utf8(env, name != NULL ? name : "EIO", NAPI_AUTO_LENGTH, &code_value) !=
+          napi_ok ||
       napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &message_value) != napi_ok ||
       napi_create_error(env, code_value, message_value, &error) != napi_ok ||
       napi_create_int32(env, code, &errno_value) != napi_ok ||
@@ -200,8 +200,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"status", NULL, status, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sourceName", NULL, source_name, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0],
-                             properties) != napi_ok)
+  if (napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties) !=
+      napi_ok)
     return NULL;
   return exports;
 }

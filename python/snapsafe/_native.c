@@ -45,8 +45,8 @@ static PyObject* error(int code, const char* function) {
   if (PyExceptionInstance_Check(exception)) {
     PyErr_SetObject((PyObject*)Py_TYPE(exception), exception);
   } else {
-    PyErr_Format(PyExc_TypeError, "error_factory returned no exception for %s (errno %d)",
-                 function, code);
+    PyErr_Format(PyExc_TypeError, "error_factory returned no exception for %s (errno %d)", function,
+                 code);
   }
   Py_DECREF(exception);
   return NULL;
@@ -221,8 +221,15 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "snapsafe._native", "snapsafe's C API, called directly", -1,
-    methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "snapsafe._native",
+    "snapsafe's C API, called directly",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

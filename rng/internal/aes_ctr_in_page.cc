@@ -155,32 +155,44 @@ SNAPSAFE_AESNI void aesni_expand(AesSchedule* schedule, const uint8_t key[kAesKe
   expand_into(schedule, key);
 }
 
-SNAPSAFE_AESNI void aesni_cbc_mac(const AesSchedule* schedule, const uint8_t* input,
-                                  size_t blocks, uint8_t* out) {
+SNAPSAFE_AESNI void aesni_cbc_mac(const AesSchedule* schedule, const uint8_t* input, size_t blocks,
+                                  uint8_t* out) {
   cbc_mac_into(schedule, input, blocks, out);
 }
 
 // Encrypts the 8 counter blocks from c in place of b[0..7] (b is 8 named registers: an
 // array indexed by a variable would live on the stack).
-#define SNAPSAFE_AESNI_ROUNDS(keys, b0, b1, b2, b3, b4, b5, b6, b7)          \
-  do {                                                                     \
-    __m128i k = _mm_load_si128(keys);                                      \
-    b0 = _mm_xor_si128(b0, k); b1 = _mm_xor_si128(b1, k);                  \
-    b2 = _mm_xor_si128(b2, k); b3 = _mm_xor_si128(b3, k);                  \
-    b4 = _mm_xor_si128(b4, k); b5 = _mm_xor_si128(b5, k);                  \
-    b6 = _mm_xor_si128(b6, k); b7 = _mm_xor_si128(b7, k);                  \
-    for (size_t r = 1; r < kAesRounds; ++r) {                              \
-      k = _mm_load_si128(keys + r);                                        \
-      b0 = _mm_aesenc_si128(b0, k); b1 = _mm_aesenc_si128(b1, k);          \
-      b2 = _mm_aesenc_si128(b2, k); b3 = _mm_aesenc_si128(b3, k);          \
-      b4 = _mm_aesenc_si128(b4, k); b5 = _mm_aesenc_si128(b5, k);          \
-      b6 = _mm_aesenc_si128(b6, k); b7 = _mm_aesenc_si128(b7, k);          \
-    }                                                                      \
-    k = _mm_load_si128(keys + kAesRounds);                                 \
-    b0 = _mm_aesenclast_si128(b0, k); b1 = _mm_aesenclast_si128(b1, k);    \
-    b2 = _mm_aesenclast_si128(b2, k); b3 = _mm_aesenclast_si128(b3, k);    \
-    b4 = _mm_aesenclast_si128(b4, k); b5 = _mm_aesenclast_si128(b5, k);    \
-    b6 = _mm_aesenclast_si128(b6, k); b7 = _mm_aesenclast_si128(b7, k);    \
+#define SNAPSAFE_AESNI_ROUNDS(keys, b0, b1, b2, b3, b4, b5, b6, b7) \
+  do {                                                              \
+    __m128i k = _mm_load_si128(keys);                               \
+    b0 = _mm_xor_si128(b0, k);                                      \
+    b1 = _mm_xor_si128(b1, k);                                      \
+    b2 = _mm_xor_si128(b2, k);                                      \
+    b3 = _mm_xor_si128(b3, k);                                      \
+    b4 = _mm_xor_si128(b4, k);                                      \
+    b5 = _mm_xor_si128(b5, k);                                      \
+    b6 = _mm_xor_si128(b6, k);                                      \
+    b7 = _mm_xor_si128(b7, k);                                      \
+    for (size_t r = 1; r < kAesRounds; ++r) {                       \
+      k = _mm_load_si128(keys + r);                                 \
+      b0 = _mm_aesenc_si128(b0, k);                                 \
+      b1 = _mm_aesenc_si128(b1, k);                                 \
+      b2 = _mm_aesenc_si128(b2, k);                                 \
+      b3 = _mm_aesenc_si128(b3, k);                                 \
+      b4 = _mm_aesenc_si128(b4, k);                                 \
+      b5 = _mm_aesenc_si128(b5, k);                                 \
+      b6 = _mm_aesenc_si128(b6, k);                                 \
+      b7 = _mm_aesenc_si128(b7, k);                                 \
+    }                                                               \
+    k = _mm_load_si128(keys + kAesRounds);                          \
+    b0 = _mm_aesenclast_si128(b0, k);                               \
+    b1 = _mm_aesenclast_si128(b1, k);                               \
+    b2 = _mm_aesenclast_si128(b2, k);                               \
+    b3 = _mm_aesenclast_si128(b3, k);                               \
+    b4 = _mm_aesenclast_si128(b4, k);                               \
+    b5 = _mm_aesenclast_si128(b5, k);                               \
+    b6 = _mm_aesenclast_si128(b6, k);                               \
+    b7 = _mm_aesenclast_si128(b7, k);                               \
   } while (0)
 
 SNAPSAFE_AESNI void aesni_ctr(const AesSchedule* schedule, Counter c, uint8_t* out,
@@ -190,8 +202,8 @@ SNAPSAFE_AESNI void aesni_ctr(const AesSchedule* schedule, Counter c, uint8_t* o
   while (nblocks > 0) {
     __m128i b0, b1, b2, b3, b4, b5, b6, b7;
     if (group_without_carry(c)) {
-      const __m128i base = _mm_set_epi64x(static_cast<long long>(c.lo),
-                                          static_cast<long long>(c.hi));
+      const __m128i base =
+          _mm_set_epi64x(static_cast<long long>(c.lo), static_cast<long long>(c.hi));
       b0 = _mm_shuffle_epi8(base, mask);
       b1 = _mm_shuffle_epi8(_mm_add_epi64(base, _mm_set_epi64x(1, 0)), mask);
       b2 = _mm_shuffle_epi8(_mm_add_epi64(base, _mm_set_epi64x(2, 0)), mask);
@@ -212,10 +224,14 @@ SNAPSAFE_AESNI void aesni_ctr(const AesSchedule* schedule, Counter c, uint8_t* o
     }
     SNAPSAFE_AESNI_ROUNDS(opaque(schedule), b0, b1, b2, b3, b4, b5, b6, b7);
     if (nblocks >= 8) {
-      _mm_storeu_si128(dst + 0, b0); _mm_storeu_si128(dst + 1, b1);
-      _mm_storeu_si128(dst + 2, b2); _mm_storeu_si128(dst + 3, b3);
-      _mm_storeu_si128(dst + 4, b4); _mm_storeu_si128(dst + 5, b5);
-      _mm_storeu_si128(dst + 6, b6); _mm_storeu_si128(dst + 7, b7);
+      _mm_storeu_si128(dst + 0, b0);
+      _mm_storeu_si128(dst + 1, b1);
+      _mm_storeu_si128(dst + 2, b2);
+      _mm_storeu_si128(dst + 3, b3);
+      _mm_storeu_si128(dst + 4, b4);
+      _mm_storeu_si128(dst + 5, b5);
+      _mm_storeu_si128(dst + 6, b6);
+      _mm_storeu_si128(dst + 7, b7);
       dst += 8;
       nblocks -= 8;
       c = advance(c, 8);
@@ -244,8 +260,8 @@ __attribute__((target("sse2"))) void clear_xmm() {
       "pxor %%xmm15, %%xmm15"
       :
       :
-      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
 }
 
 // Zeroes ymm0-15 whole; also leaves the upper state clean (no SSE/AVX transition penalty
@@ -258,8 +274,8 @@ SNAPSAFE_VAES void vaes_expand(AesSchedule* schedule, const uint8_t key[kAesKeyB
   expand_into(schedule, key);  // VEX-encoded here: no legacy SSE between AVX code
 }
 
-SNAPSAFE_VAES void vaes_cbc_mac(const AesSchedule* schedule, const uint8_t* input,
-                                size_t blocks, uint8_t* out) {
+SNAPSAFE_VAES void vaes_cbc_mac(const AesSchedule* schedule, const uint8_t* input, size_t blocks,
+                                uint8_t* out) {
   cbc_mac_into(schedule, input, blocks, out);  // VEX-encoded, as vaes_expand
 }
 
@@ -270,24 +286,26 @@ SNAPSAFE_VAES void vaes_cbc_mac(const AesSchedule* schedule, const uint8_t* inpu
 
 // Applies `op` with round key k to each of the registers named.
 #define SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3) \
-  p0 = op(p0, k); p1 = op(p1, k); p2 = op(p2, k); p3 = op(p3, k)
+  p0 = op(p0, k);                                \
+  p1 = op(p1, k);                                \
+  p2 = op(p2, k);                                \
+  p3 = op(p3, k)
 
 // AES-256 over 4 or 8 registers of two blocks: whitening, 13 rounds, the last round.
-#define SNAPSAFE_VAES_ENCRYPT(ROUND)                                        \
-  do {                                                                     \
-    const __m128i* keys = opaque(schedule);                                \
-    __m256i k = _mm256_broadcastsi128_si256(_mm_load_si128(keys));         \
-    ROUND(_mm256_xor_si256);                                               \
-    for (size_t r = 1; r < kAesRounds; ++r) {                              \
-      k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + r));           \
-      ROUND(_mm256_aesenc_epi128);                                         \
-    }                                                                      \
-    k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + kAesRounds));    \
-    ROUND(_mm256_aesenclast_epi128);                                       \
+#define SNAPSAFE_VAES_ENCRYPT(ROUND)                                    \
+  do {                                                                  \
+    const __m128i* keys = opaque(schedule);                             \
+    __m256i k = _mm256_broadcastsi128_si256(_mm_load_si128(keys));      \
+    ROUND(_mm256_xor_si256);                                            \
+    for (size_t r = 1; r < kAesRounds; ++r) {                           \
+      k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + r));        \
+      ROUND(_mm256_aesenc_epi128);                                      \
+    }                                                                   \
+    k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + kAesRounds)); \
+    ROUND(_mm256_aesenclast_epi128);                                    \
   } while (0)
 
-SNAPSAFE_VAES void vaes_ctr(const AesSchedule* schedule, Counter c, uint8_t* out,
-                            size_t nblocks) {
+SNAPSAFE_VAES void vaes_ctr(const AesSchedule* schedule, Counter c, uint8_t* out, size_t nblocks) {
   const __m256i mask = _mm256_broadcastsi128_si256(bswap64_mask());
   uint8_t* dst = out;
   // 16 blocks in 8 registers: enough independent AES instructions in flight to keep both
@@ -299,15 +317,20 @@ SNAPSAFE_VAES void vaes_ctr(const AesSchedule* schedule, Counter c, uint8_t* out
     __m256i p2 = SNAPSAFE_VAES_PAIR(2), p3 = SNAPSAFE_VAES_PAIR(3);
     __m256i p4 = SNAPSAFE_VAES_PAIR(4), p5 = SNAPSAFE_VAES_PAIR(5);
     __m256i p6 = SNAPSAFE_VAES_PAIR(6), p7 = SNAPSAFE_VAES_PAIR(7);
-#define SNAPSAFE_VAES_ROUND8(op) \
-  SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3); SNAPSAFE_VAES_ROUND4(op, p4, p5, p6, p7)
+#define SNAPSAFE_VAES_ROUND8(op)            \
+  SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3); \
+  SNAPSAFE_VAES_ROUND4(op, p4, p5, p6, p7)
     SNAPSAFE_VAES_ENCRYPT(SNAPSAFE_VAES_ROUND8);
 #undef SNAPSAFE_VAES_ROUND8
     __m256i* d = reinterpret_cast<__m256i*>(dst);
-    _mm256_storeu_si256(d + 0, p0); _mm256_storeu_si256(d + 1, p1);
-    _mm256_storeu_si256(d + 2, p2); _mm256_storeu_si256(d + 3, p3);
-    _mm256_storeu_si256(d + 4, p4); _mm256_storeu_si256(d + 5, p5);
-    _mm256_storeu_si256(d + 6, p6); _mm256_storeu_si256(d + 7, p7);
+    _mm256_storeu_si256(d + 0, p0);
+    _mm256_storeu_si256(d + 1, p1);
+    _mm256_storeu_si256(d + 2, p2);
+    _mm256_storeu_si256(d + 3, p3);
+    _mm256_storeu_si256(d + 4, p4);
+    _mm256_storeu_si256(d + 5, p5);
+    _mm256_storeu_si256(d + 6, p6);
+    _mm256_storeu_si256(d + 7, p7);
     dst += 16 * kAesBlockBytes;
     nblocks -= 16;
     c = advance(c, 16);
@@ -333,8 +356,10 @@ SNAPSAFE_VAES void vaes_ctr(const AesSchedule* schedule, Counter c, uint8_t* out
 #undef SNAPSAFE_VAES_ROUND4_ALL
     __m256i* d = reinterpret_cast<__m256i*>(dst);
     if (nblocks >= 8) {
-      _mm256_storeu_si256(d + 0, p0); _mm256_storeu_si256(d + 1, p1);
-      _mm256_storeu_si256(d + 2, p2); _mm256_storeu_si256(d + 3, p3);
+      _mm256_storeu_si256(d + 0, p0);
+      _mm256_storeu_si256(d + 1, p1);
+      _mm256_storeu_si256(d + 2, p2);
+      _mm256_storeu_si256(d + 3, p3);
       dst += 8 * kAesBlockBytes;
       nblocks -= 8;
       c = advance(c, 8);
@@ -393,25 +418,20 @@ bool cpu_has_vaes() {
 bool cpu_has(AesVariant variant) {
   __builtin_cpu_init();
   switch (variant) {
-    case AesVariant::kEvp:
-      return true;
+    case AesVariant::kEvp: return true;
     case AesVariant::kAesni:
       return __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
     case AesVariant::kVaesAvx2:
-      return __builtin_cpu_supports("aes") && cpu_has_vaes() &&
-             __builtin_cpu_supports("avx2");
+      return __builtin_cpu_supports("aes") && cpu_has_vaes() && __builtin_cpu_supports("avx2");
   }
   return false;
 }
 
 const Impl* impl_of(AesVariant variant) {
   switch (variant) {
-    case AesVariant::kAesni:
-      return __builtin_cpu_supports("avx") ? &kAesniAvxImpl : &kAesniImpl;
-    case AesVariant::kVaesAvx2:
-      return &kVaesImpl;
-    case AesVariant::kEvp:
-      break;
+    case AesVariant::kAesni: return __builtin_cpu_supports("avx") ? &kAesniAvxImpl : &kAesniImpl;
+    case AesVariant::kVaesAvx2: return &kVaesImpl;
+    case AesVariant::kEvp: break;
   }
   return &kEvpImpl;
 }
@@ -493,12 +513,9 @@ AesVariant aes_ctr_variant() noexcept { return active()->variant; }
 
 const char* aes_ctr_variant_name(AesVariant variant) noexcept {
   switch (variant) {
-    case AesVariant::kAesni:
-      return "aesni";
-    case AesVariant::kVaesAvx2:
-      return "vaes-avx2";
-    case AesVariant::kEvp:
-      break;
+    case AesVariant::kAesni: return "aesni";
+    case AesVariant::kVaesAvx2: return "vaes-avx2";
+    case AesVariant::kEvp: break;
   }
   return "evp";
 }

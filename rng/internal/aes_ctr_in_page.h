@@ -40,7 +40,7 @@
 
 namespace snapsafe::rng_internal {
 
-inline constexpr size_t kAesRounds = 14;           // AES-256
+inline constexpr size_t kAesRounds = 14;  // AES-256
 inline constexpr size_t kAesBlockBytes = 16;
 inline constexpr size_t kAesKeyBytes = 32;
 
@@ -97,8 +97,7 @@ void aes256_wipe(AesSchedule* schedule) noexcept;
 // but as the counter block written to `counter`.
 bool page_keystream_reseed_step(AesSchedule* schedule, uint8_t counter[kAesBlockBytes],
                                 uint8_t key[kAesKeyBytes], uint8_t* out, size_t size,
-                                const uint8_t* input = nullptr,
-                                size_t input_blocks = 0) noexcept;
+                                const uint8_t* input = nullptr, size_t input_blocks = 0) noexcept;
 
 // K' = the first two keystream blocks (written over `key`), then `size` bytes of output.
 bool page_keystream_step(AesSchedule* schedule, uint8_t counter[kAesBlockBytes],
@@ -118,8 +117,8 @@ void aes_ctr_reselect_for_testing() noexcept;
 struct AesCtrTestFlags {
   bool skip_register_clear = false;  // public calls leave round keys/keystream in registers
   bool skip_schedule_wipe = false;   // aes256_wipe and the steps leave the schedule as it is
-  int failing_self_test = -1;  // an AesVariant whose known-answer check at selection fails
-                               // (a CPU that runs its instructions wrongly)
+  int failing_self_test = -1;        // an AesVariant whose known-answer check at selection fails
+                                     // (a CPU that runs its instructions wrongly)
 };
 extern AesCtrTestFlags g_aes_ctr_test_flags;
 #endif

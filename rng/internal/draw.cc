@@ -9,9 +9,9 @@
 #include "genid/select.h"
 #include "rng/internal/kernel_output.h"
 #include "rng/internal/keystream.h"
-#include "rng/internal/state_keystream.h"
 #include "rng/internal/seed.h"
 #include "rng/internal/setup.h"
+#include "rng/internal/state_keystream.h"
 
 namespace snapsafe::rng_internal {
 namespace {
@@ -74,9 +74,9 @@ int seed_state(ThreadState* st, EVP_CIPHER_CTX*& ctx, genid::Generation generati
   forget(st);
   if (restores_drop_page_flags()) thread_state_reflag(st, generation);
   if (!genid::sources_still_valid()) return kRetired;
-  if (const int error = seed_and_step(generation, st, ctx,
-                                      st->buffer + (kBufferBytes - kFirstRefillBytes),
-                                      kFirstRefillBytes)) {
+  if (const int error =
+          seed_and_step(generation, st, ctx, st->buffer + (kBufferBytes - kFirstRefillBytes),
+                        kFirstRefillBytes)) {
     return error;
   }
   SNAPSAFE_TEST_HOOK(mid_reseed);

@@ -46,14 +46,14 @@ inline constexpr size_t kFirstRefillBytes = 64;
 // The slow paths (draw.cc): first use, refill, reseed, and every draw the buffer must not
 // serve (kernel-backed mode, re-entry, an unknown generation, a retired source), which
 // kernel_output.h serves. Each returns 0 or an errno; on error `out` is zeroed.
-int draw_slow(void* out, size_t size) noexcept;                     // no state, or re-entry
+int draw_slow(void* out, size_t size) noexcept;                          // no state, or re-entry
 int draw_slow_in_use(ThreadState* st, void* out, size_t size) noexcept;  // in_use is held
 
 // What the fast path did: served the draw, or left it to a slow path.
 enum class Fast {
-  kServed,    // `out` holds the bytes; in_use released
-  kNoState,   // no state, or re-entered from a signal handler: draw_slow()
-  kInUse,     // the state must reseed or refill: draw_slow_in_use(), in_use held
+  kServed,   // `out` holds the bytes; in_use released
+  kNoState,  // no state, or re-entered from a signal handler: draw_slow()
+  kInUse,    // the state must reseed or refill: draw_slow_in_use(), in_use held
 };
 
 // The fast path: serves `size` bytes from this thread's buffer when it may. On kInUse,
@@ -81,13 +81,14 @@ template <bool kCheckGeneration, bool kReadByCall = true>
   if (!kReadByCall && kCheckGeneration && __builtin_expect(word == nullptr, 0)) {
     return Fast::kInUse;  // the slow path reads the generation (in_use held)
   }
-  const genid::Generation generation =
-      !kCheckGeneration ? st->generation
-      : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
-                                             : genid::read_generation();
+  const genid::Generation generation = !kCheckGeneration ? st->generation
+                                       : __builtin_expect(word != nullptr, 1)
+                                           ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
+                                           : genid::read_generation();
   const uint32_t remaining = st->remaining;  // one load: the store below never re-reads it
-  if (__builtin_expect(generation == st->generation && size <= remaining &&
-                           size <= kMaxBufferedDraw, 1)) {  // (2)
+  if (__builtin_expect(
+          generation == st->generation && size <= remaining && size <= kMaxBufferedDraw,
+          1)) {  // (2)
     SNAPSAFE_TEST_HOOK(after_check);
     uint8_t* const bytes = st->buffer + (kBufferBytes - remaining);
     std::memcpy(out, bytes, size);
@@ -95,10 +96,10 @@ template <bool kCheckGeneration, bool kReadByCall = true>
     std::memset(bytes, 0, size);  // (3)
     st->remaining = remaining - static_cast<uint32_t>(size);
     std::atomic_thread_fence(std::memory_order_acquire);  // the copy is done before (4)
-    const genid::Generation again =
-        !kCheckGeneration ? generation
-        : __builtin_expect(word != nullptr, 1) ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
-                                               : genid::read_generation();
+    const genid::Generation again = !kCheckGeneration ? generation
+                                    : __builtin_expect(word != nullptr, 1)
+                                        ? __atomic_load_n(word, __ATOMIC_ACQUIRE)
+                                        : genid::read_generation();
     if (__builtin_expect(again == generation && st->generation == generation, 1) ||
         SNAPSAFE_TEST_FLAG(disable_recheck)) {
       std::atomic_signal_fence(std::memory_order_seq_cst);  // (4)

@@ -1,12 +1,12 @@
 // File: rng/internal/hardware_rng.h
 //
-// The CPU's hardware RNG (x86 RDRAND), health-checked. It is the one input a restore
-// cannot replay and a cloned guest kernel cannot clone: every call runs on the host's
-// silicon, per clone. snapsafe never relies on it alone: it is mixed into every reseed and
-// XORed over every kernel-backed output (kernel_output.h; above 64 bytes as a keystream
-// keyed by 4 words), so a bad hardware RNG costs
-// nothing, and a good one covers what the kernel cannot see (a process restore that
-// replays the vDSO getrandom state, a VM clone whose kernel was not told).
+// The CPU's hardware RNG (x86 RDRAND), health-checked. It is the one input a restore cannot
+// replay and a cloned guest kernel cannot clone: every call runs on the host's silicon, per
+// clone. snapsafe never relies on it alone: it is mixed into every reseed and XORed over
+// every kernel-backed output (kernel_output.h; above 64 bytes as a keystream keyed by 4
+// words), so a bad hardware RNG costs nothing, and a good one covers what the kernel cannot
+// see (a process restore that replays the vDSO getrandom state, a VM clone whose kernel was
+// not told).
 //
 // Health checks (AWS-LC and Linux arch/x86 do the same kind): a value is rejected when
 // the CPU reports failure (CF = 0), and when it is all zeros, all ones (the AMD family

@@ -27,8 +27,7 @@ constexpr int kMaxAttempts = 3;
 // ran partly in the parent: the bytes it made so far are the parent's too.
 std::atomic<uint64_t> g_forks{0};
 void count_fork_in_child() { g_forks.fetch_add(1, std::memory_order_relaxed); }
-[[maybe_unused]] const int g_fork_counter =
-    pthread_atfork(nullptr, nullptr, &count_fork_in_child);
+[[maybe_unused]] const int g_fork_counter = pthread_atfork(nullptr, nullptr, &count_fork_in_child);
 
 uint64_t fork_token() {
   std::atomic_signal_fence(std::memory_order_seq_cst);  // not moved across the draw

@@ -61,8 +61,8 @@ EVP_CIPHER_CTX* keystream_new() noexcept {
   return ctx;
 }
 
-bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                         size_t size, const uint8_t next_key[kKeyBytes]) noexcept {
+bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out, size_t size,
+                         const uint8_t next_key[kKeyBytes]) noexcept {
   if (size % kBlockBytes != 0 || !rekey_continuing(ctx, key) || !stream(ctx, out, size)) {
     park(ctx);
     return fail(key, out, size);
@@ -102,8 +102,8 @@ bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
   return step_keyed(rekey_continuing(ctx, key), ctx, key, out, size);
 }
 
-bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                           size_t size, const uint8_t* input, size_t input_blocks) noexcept {
+bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out, size_t size,
+                           const uint8_t* input, size_t input_blocks) noexcept {
   bool keyed = EVP_EncryptInit_ex2(ctx, nullptr, key, kZeroIv, nullptr) == 1;
   // The counter block: CBC-MAC of the input, one block at a time (AES_key(x) is the CTR
   // keystream at counter x: a re-init with the IV x, the key schedule kept).

@@ -49,9 +49,8 @@ EVP_CIPHER_CTX* keystream_new() noexcept;
 // CBC-MAC under `key` of the `input_blocks` 16-byte blocks at `input` (x = 0, then
 // x = AES_key(x ^ block) for each, each block computed as the CTR keystream at counter x;
 // no input: the counter is 0). rng/internal/seed.h explains the construction.
-bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                           size_t size, const uint8_t* input = nullptr,
-                           size_t input_blocks = 0) noexcept;
+bool keystream_reseed_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out, size_t size,
+                           const uint8_t* input = nullptr, size_t input_blocks = 0) noexcept;
 
 // One step of the construction with the key in `key` (replaced by the next key): writes
 // `size` output bytes to `out` (contents on entry irrelevant; size a multiple of 16).
@@ -62,8 +61,8 @@ bool keystream_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
 // A bulk step: `size` bytes (a multiple of 16) of `key`'s keystream to `out`, then `key`
 // becomes `next_key` (which the caller takes from unread buffered keystream and wipes
 // there). One OpenSSL call fewer than keystream_step. Failure as above.
-bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out,
-                         size_t size, const uint8_t next_key[kKeyBytes]) noexcept;
+bool keystream_bulk_step(EVP_CIPHER_CTX* ctx, uint8_t key[kKeyBytes], uint8_t* out, size_t size,
+                         const uint8_t next_key[kKeyBytes]) noexcept;
 
 // Frees the context; OpenSSL cleanses the key schedule.
 void keystream_free(EVP_CIPHER_CTX* ctx) noexcept;

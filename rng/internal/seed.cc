@@ -76,13 +76,13 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {
   return error;
 }
 
-int seed_and_step(genid::Generation generation, ThreadState* st, EVP_CIPHER_CTX*& ctx,
-                  uint8_t* out, size_t size) noexcept {
+int seed_and_step(genid::Generation generation, ThreadState* st, EVP_CIPHER_CTX*& ctx, uint8_t* out,
+                  size_t size) noexcept {
   SeedMaterial m;
   if (const int error = derive_seed(generation, &m)) return error;
   std::memcpy(st->key, m.kernel, sizeof m.kernel);
-  const bool stepped = state_keystream_reseed_step(st, ctx, out, size, seed_input(m),
-                                                   kSeedInputBlocks);
+  const bool stepped =
+      state_keystream_reseed_step(st, ctx, out, size, seed_input(m), kSeedInputBlocks);
   if (!SNAPSAFE_TEST_FLAG(keep_stack_secrets)) OPENSSL_cleanse(&m, sizeof m);
   return stepped ? 0 : EIO;
 }

@@ -48,13 +48,13 @@ namespace snapsafe::rng_internal {
 // What a reseed is seeded from: the key, then the block-cipher input (kSeedInputBlocks
 // blocks, in this order). On the stack, wiped after the reseed step.
 struct SeedMaterial {
-  uint8_t kernel[32];       // getrandom(2), mandatory: the reseed step's AES-256 key
-  uint64_t hardware[2];     // block 0: RDRAND, zero if absent or unhealthy
-  uint64_t clocks[2];       // block 1: CLOCK_REALTIME, TSC
-  uint64_t generation;      // block 2: the generation the state is seeded under,
-  uint64_t thread;          //          and a value unique per live thread
-  uint64_t counter;         // block 3: the process-wide reseed counter,
-  char label[8];            //          and "ssseed/3" (this construction's version)
+  uint8_t kernel[32];    // getrandom(2), mandatory: the reseed step's AES-256 key
+  uint64_t hardware[2];  // block 0: RDRAND, zero if absent or unhealthy
+  uint64_t clocks[2];    // block 1: CLOCK_REALTIME, TSC
+  uint64_t generation;   // block 2: the generation the state is seeded under,
+  uint64_t thread;       //          and a value unique per live thread
+  uint64_t counter;      // block 3: the process-wide reseed counter,
+  char label[8];         //          and "ssseed/3" (this construction's version)
 };
 inline constexpr size_t kSeedInputBlocks = 4;
 static_assert(sizeof(SeedMaterial) == 32 + 16 * kSeedInputBlocks);
@@ -76,8 +76,8 @@ int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept;
 // (state_keystream_reseed_step) with the kernel's key and the cipher input, making `size`
 // bytes of output at `out`; the material is wiped from the stack. 0, getrandom's errno, or
 // EIO if the step failed (then `st->key` and `out` are zeroed).
-int seed_and_step(genid::Generation generation, ThreadState* st, EVP_CIPHER_CTX*& ctx,
-                  uint8_t* out, size_t size) noexcept;
+int seed_and_step(genid::Generation generation, ThreadState* st, EVP_CIPHER_CTX*& ctx, uint8_t* out,
+                  size_t size) noexcept;
 
 // Whether the CPU offered hardware randomness to the last derive_seed() on this thread.
 bool hardware_rng_available() noexcept;

@@ -36,8 +36,8 @@ void setup_after_fork_in_child() {
   pthread_mutex_init(&g_setup_lock, nullptr);  // fresh: the child has one thread
   t_fork_holds_setup_lock = false;
 }
-[[maybe_unused]] const int g_setup_fork_handlers = pthread_atfork(
-    &setup_before_fork, &setup_after_fork_in_parent, &setup_after_fork_in_child);
+[[maybe_unused]] const int g_setup_fork_handlers =
+    pthread_atfork(&setup_before_fork, &setup_after_fork_in_parent, &setup_after_fork_in_child);
 
 // Runs `step` once per process, under the setup lock; `done` tells.
 void once(std::atomic<bool>* done, void (*step)()) {

@@ -23,9 +23,8 @@ bool in_page_failure_injected() { return SNAPSAFE_TEST_FLAG(fail_keystream); }
 
 bool state_keystream_in_page() noexcept { return aes_ctr_variant() != AesVariant::kEvp; }
 
-bool state_keystream_reseed_step(ThreadState* st, EVP_CIPHER_CTX*& ctx, uint8_t* out,
-                                 size_t size, const uint8_t* input,
-                                 size_t input_blocks) noexcept {
+bool state_keystream_reseed_step(ThreadState* st, EVP_CIPHER_CTX*& ctx, uint8_t* out, size_t size,
+                                 const uint8_t* input, size_t input_blocks) noexcept {
   if (state_keystream_in_page()) {
     if (in_page_failure_injected()) return fail(st, out, size);
     return page_keystream_reseed_step(&st->schedule, st->counter, st->key, out, size, input,

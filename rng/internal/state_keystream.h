@@ -36,13 +36,11 @@ bool state_keystream_in_page() noexcept;
 // The first step after a reseed: st->key is the kernel's key, the counter block the CBC-MAC
 // of `input_blocks` blocks at `input` under it (seed.h; none: counter 0). Under evp,
 // creates `ctx` if it is nullptr (false if OpenSSL cannot).
-bool state_keystream_reseed_step(ThreadState* st, EVP_CIPHER_CTX*& ctx, uint8_t* out,
-                                 size_t size, const uint8_t* input = nullptr,
-                                 size_t input_blocks = 0) noexcept;
+bool state_keystream_reseed_step(ThreadState* st, EVP_CIPHER_CTX*& ctx, uint8_t* out, size_t size,
+                                 const uint8_t* input = nullptr, size_t input_blocks = 0) noexcept;
 
 // One step: st->key becomes the next key, `size` bytes of output to `out`.
-bool state_keystream_step(ThreadState* st, EVP_CIPHER_CTX* ctx, uint8_t* out,
-                          size_t size) noexcept;
+bool state_keystream_step(ThreadState* st, EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size) noexcept;
 
 // A bulk step: `size` bytes of st->key's keystream to `out`, then st->key = `next_key`.
 bool state_keystream_bulk_step(ThreadState* st, EVP_CIPHER_CTX* ctx, uint8_t* out, size_t size,

@@ -44,7 +44,7 @@ struct Pooled {
   EVP_CIPHER_CTX* ctx;
 };
 std::vector<Pooled>* g_pool = nullptr;
-bool g_registry_skipped = false;                // prepare did not lock: the child trusts no list
+bool g_registry_skipped = false;  // prepare did not lock: the child trusts no list
 
 void registry_lock() {
   pthread_mutex_lock(&g_registry_lock);
@@ -82,8 +82,8 @@ bool registry_remove_and_pool(ThreadState* state, EVP_CIPHER_CTX* ctx, bool pool
     }
   }
   if (g_pool == nullptr) g_pool = new std::vector<Pooled>;
-  const bool pooled = pool && g_pool->size() < kMaxPooled &&
-                      !SNAPSAFE_TEST_FLAG(disable_state_pool);
+  const bool pooled =
+      pool && g_pool->size() < kMaxPooled && !SNAPSAFE_TEST_FLAG(disable_state_pool);
   if (pooled) g_pool->push_back({state, ctx});
   registry_unlock();
   return pooled;
@@ -209,7 +209,7 @@ struct StateOwner {
     g_live_states.fetch_sub(1, std::memory_order_relaxed);
     if (!registry_remove_and_pool(state, ctx, to_pool)) {
       if (to_pool) OPENSSL_cleanse(state, sizeof *state);  // seeded above, for nobody
-      if (ctx != nullptr) keystream_free(ctx);  // frees and cleanses the key schedule
+      if (ctx != nullptr) keystream_free(ctx);             // frees and cleanses the key schedule
       munmap(state, sizeof *state);
     }
     state = nullptr;
@@ -245,10 +245,9 @@ ThreadState* thread_state_create() noexcept {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ThreadState* state = nullptr;
   if (map != MAP_FAILED) {
-    const bool wiped =
-        SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) ||
-        (!SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork) &&
-         madvise(map, sizeof(ThreadState), MADV_WIPEONFORK) == 0);
+    const bool wiped = SNAPSAFE_TEST_FLAG(disable_wipe_on_fork) ||
+                       (!SNAPSAFE_TEST_FLAG(refuse_wipe_on_fork) &&
+                        madvise(map, sizeof(ThreadState), MADV_WIPEONFORK) == 0);
     if (wiped) {
       madvise(map, sizeof(ThreadState), MADV_DONTDUMP);  // best effort
       state = static_cast<ThreadState*>(map);
@@ -298,8 +297,6 @@ bool thread_states_unavailable() noexcept {
 void reset_wipe_on_fork_refusal_for_testing() noexcept { g_wipe_on_fork_refused = false; }
 #endif
 
-uint64_t live_thread_states() noexcept {
-  return g_live_states.load(std::memory_order_relaxed);
-}
+uint64_t live_thread_states() noexcept { return g_live_states.load(std::memory_order_relaxed); }
 
 }  // namespace snapsafe::rng_internal

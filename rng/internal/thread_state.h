@@ -13,16 +13,16 @@
 //
 // Page flags alone are not enough: CRIU restores every byte of this page but not its
 // MADV_WIPEONFORK (measured: after a restore, parent and fork child printed the same
-// values). So the flag is applied again at the first reseed after a generation change
-// when a counter file is watched (thread_state_reflag: a restore's hook bumps it), and a
-// pthread_atfork
-// child handler also wipes, in the child, every state of the process: the forking thread's is reset to "never seeded", and every other thread's (no
-// such thread exists in the child, but its key and unread output would) is zeroized and
-// unmapped with its cipher context. A registry of live states makes them reachable.
-// Not covered: children made without fork()'s handlers (_Fork(), raw clone()) of a
-// restored process before the forking thread's first reseed after the restore; its state
-// is then stamped with the old generation, so parent and child each reseed, from the
-// kernel, before they draw (docs/DESIGN.md).
+// values). So the flag is applied again at the first reseed after a generation change when
+// a counter file is watched (thread_state_reflag: a restore's hook bumps it), and a
+// pthread_atfork child handler also wipes, in the child, every state of the process: the
+// forking thread's is reset to "never seeded", and every other thread's (no such thread
+// exists in the child, but its key and unread output would) is zeroized and unmapped with
+// its cipher context. A registry of live states makes them reachable. Not covered: children
+// made without fork()'s handlers (_Fork(), raw clone()) of a restored process before the
+// forking thread's first reseed after the restore; its state is then stamped with the old
+// generation, so parent and child each reseed, from the kernel, before they draw
+// (docs/DESIGN.md).
 //
 // The state is zeroized when the thread exits, and kept (under evp with its parked cipher
 // context) for the next new thread (up to 64; beyond, unmapped and freed): a first draw
@@ -52,7 +52,7 @@ namespace snapsafe::rng_internal {
 // The mapping: three pages. The first two hold the header and the buffer; the third the
 // in-page keystream's key schedule and counter (state_keystream.h), the rest of it unused.
 inline constexpr size_t kStateBytes = 12288;
-inline constexpr size_t kHeaderBytes = 64;   // one cache line for the hot fields
+inline constexpr size_t kHeaderBytes = 64;                   // one cache line for the hot fields
 inline constexpr size_t kBufferBytes = 8192 - kHeaderBytes;  // 8128: the KAT vectors' size
 
 // A generation no source ever reports (like kGenerationUnknown, it is reserved): a state
@@ -66,9 +66,9 @@ struct ThreadState {
   genid::Generation generation;  // generation the current key was seeded under
   uint32_t seeded;               // 0 on first use and after a fork wiped the page
   uint32_t unused;
-  uint32_t remaining;            // unread bytes at the end of `buffer`; 0 = refill/reseed
-  volatile uint32_t in_use;      // nonzero while a draw runs on this thread
-  uint8_t key[32];               // the next step's key (keystream.h)
+  uint32_t remaining;                 // unread bytes at the end of `buffer`; 0 = refill/reseed
+  volatile uint32_t in_use;           // nonzero while a draw runs on this thread
+  uint8_t key[32];                    // the next step's key (keystream.h)
   genid::Generation flag_generation;  // generation MADV_WIPEONFORK was last applied under
                                       // (thread_state_reflag); kept when the state is pooled
   alignas(64) uint8_t buffer[kBufferBytes];  // keystream; consumed bytes are zero
@@ -121,12 +121,13 @@ void reset_wipe_on_fork_refusal_for_testing() noexcept;  // test-only: forget a 
 // Number of live thread states in the process (for tests and status).
 uint64_t live_thread_states() noexcept;
 
-// Seeds an exiting thread's state for the thread that will take it from the pool
-// (above; defined in draw.cc, which owns the reseed): a fresh key from the kernel for
-// the current generation, stamped with it, and a first short refill, exactly as a reseed (acknowledged too: a process whose
-// draws all come from pooled states has adapted, and must say so). The new owner's first
-// draw then checks the generation like any draw, and reseeds if it moved meanwhile. False (and `st` forgotten) when it cannot: the new owner
-// reseeds then. Called with `st` wiped and owned by no thread.
+// Seeds an exiting thread's state for the thread that will take it from the pool (above;
+// defined in draw.cc, which owns the reseed): a fresh key from the kernel for the current
+// generation, stamped with it, and a first short refill, exactly as a reseed (acknowledged
+// too: a process whose draws all come from pooled states has adapted, and must say so). The
+// new owner's first draw then checks the generation like any draw, and reseeds if it moved
+// meanwhile. False (and `st` forgotten) when it cannot: the new owner reseeds then. Called
+// with `st` wiped and owned by no thread.
 bool seed_for_next_thread(ThreadState* st, EVP_CIPHER_CTX*& ctx) noexcept;
 
 // Process-wide counters (draw.cc), for status and tests: reseeds of live threads'

@@ -32,8 +32,8 @@ struct VgetrandomOpaqueParams {
   uint32_t reserved[13];
 };
 
-using VgetrandomFn = ssize_t (*)(void* buffer, size_t len, unsigned int flags,
-                                 void* opaque_state, size_t opaque_len);
+using VgetrandomFn = ssize_t (*)(void* buffer, size_t len, unsigned int flags, void* opaque_state,
+                                 size_t opaque_len);
 
 struct Vdso {
   VgetrandomFn fn = nullptr;
@@ -46,8 +46,7 @@ size_t gnu_hash_symbol_count(const uint32_t* gnu_hash) {
   const uint32_t nbuckets = gnu_hash[0];
   const uint32_t symoffset = gnu_hash[1];
   const uint32_t bloom_words = gnu_hash[2];
-  const uint32_t* buckets =
-      gnu_hash + 4 + bloom_words * (sizeof(ElfW(Addr)) / sizeof(uint32_t));
+  const uint32_t* buckets = gnu_hash + 4 + bloom_words * (sizeof(ElfW(Addr)) / sizeof(uint32_t));
   const uint32_t* chain = buckets + nbuckets;
   uint32_t last = 0;
   for (uint32_t i = 0; i < nbuckets; ++i) {
@@ -59,16 +58,15 @@ size_t gnu_hash_symbol_count(const uint32_t* gnu_hash) {
 }
 
 // The version name of symbol `index`, or nullptr if the vDSO carries no version info.
-const char* symbol_version(size_t index, const ElfW(Versym)* versym,
-                           const ElfW(Verdef)* verdef, const char* strtab) {
+const char* symbol_version(size_t index, const ElfW(Versym)* versym, const ElfW(Verdef)* verdef,
+                           const char* strtab) {
   if (versym == nullptr || verdef == nullptr) return nullptr;
   const unsigned ndx = versym[index] & 0x7fffu;
-  for (const ElfW(Verdef)* def = verdef;;
-       def = reinterpret_cast<const ElfW(Verdef)*>(reinterpret_cast<const char*>(def) +
-                                                   def->vd_next)) {
+  for (const ElfW(Verdef)* def = verdef;; def = reinterpret_cast<const ElfW(Verdef)*>(
+                                              reinterpret_cast<const char*>(def) + def->vd_next)) {
     if ((def->vd_flags & VER_FLG_BASE) == 0 && def->vd_ndx == ndx) {
-      const auto* aux = reinterpret_cast<const ElfW(Verdaux)*>(
-          reinterpret_cast<const char*>(def) + def->vd_aux);
+      const auto* aux =
+          reinterpret_cast<const ElfW(Verdaux)*>(reinterpret_cast<const char*>(def) + def->vd_aux);
       return strtab + aux->vda_name;
     }
     if (def->vd_next == 0) return "";

@@ -96,10 +96,11 @@ int main(int argc, char** argv) {
     shared += blocks.count(std::string(reinterpret_cast<const char*>(clone.data()) + 16 * i, 16));
   }
   const snapsafe::Status after = snapsafe::status();
-  std::printf("result shared_blocks=%zu of=%zu reseeds_before=%llu reseeds_after=%llu "
-              "generation=%llu\n",
-              shared, kBlocks, static_cast<unsigned long long>(before.reseeds),
-              static_cast<unsigned long long>(after.reseeds),
-              static_cast<unsigned long long>(after.generation));
+  std::printf(
+      "result shared_blocks=%zu of=%zu reseeds_before=%llu reseeds_after=%llu "
+      "generation=%llu\n",
+      shared, kBlocks, static_cast<unsigned long long>(before.reseeds),
+      static_cast<unsigned long long>(after.reseeds),
+      static_cast<unsigned long long>(after.generation));
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

@@ -71,9 +71,8 @@ size_t pick_small_size(FuzzedDataProvider& provider) {
 }
 
 size_t pick_fill_size(FuzzedDataProvider& provider) {
-  static constexpr size_t kSizes[] = {0,   1,    7,    8,    31,   32,    33,    63,    64,
-                                      65,  255,  256,  257,  4095, 4096,  4097,  65535, 65536,
-                                      65537, 131072};
+  static constexpr size_t kSizes[] = {0,   1,   7,   8,    31,   32,   33,    63,    64,    65,
+                                      255, 256, 257, 4095, 4096, 4097, 65535, 65536, 65537, 131072};
   if (provider.ConsumeBool()) return kSizes[provider.ConsumeIntegralInRange<size_t>(0, 19)];
   return provider.ConsumeIntegralInRange<size_t>(0, 131072);
 }
@@ -112,8 +111,20 @@ void check_uuid_bytes(const Buffer& out, int version, const char* what) {
 }
 
 enum Call : uint8_t {
-  kFill, kU64, kUniform, kUuidV4, kUuidV7, kUuidV4Bytes, kUuidV7Bytes, kUuidParse,
-  kUuidFormat, kRequestId, kStatus, kSourceName, kBump, kCalls
+  kFill,
+  kU64,
+  kUniform,
+  kUuidV4,
+  kUuidV7,
+  kUuidV4Bytes,
+  kUuidV7Bytes,
+  kUuidParse,
+  kUuidFormat,
+  kRequestId,
+  kStatus,
+  kSourceName,
+  kBump,
+  kCalls
 };
 
 void one_call(FuzzedDataProvider& provider) {
@@ -191,8 +202,8 @@ void one_call(FuzzedDataProvider& provider) {
       const int rc = snapsafe_uuid_parse(text.text(), text.size, version, out.data, out.size);
       const snapsafe::UuidParseResult parsed =
           version == 0 ? snapsafe::parse_uuid(source) : snapsafe::parse_uuid(source, version);
-      const bool ok = !null && out.size >= 16 && !null_text && version >= 0 && version <= 8 &&
-                      parsed.ok();
+      const bool ok =
+          !null && out.size >= 16 && !null_text && version >= 0 && version <= 8 && parsed.ok();
       if (!ok) {
         FUZZ_CHECK(rc == EINVAL, "uuid_parse: %d, want EINVAL", rc);
         FUZZ_CHECK(out.all(0, 0, std::min<size_t>(out.size, 16)), "uuid_parse: not zeroed");
@@ -228,8 +239,8 @@ void one_call(FuzzedDataProvider& provider) {
       if (null || out.size < SNAPSAFE_REQUEST_ID_TEXT_SIZE) {
         check_failed(rc, out, SNAPSAFE_REQUEST_ID_TEXT_SIZE, "request_id");
       } else {
-        FUZZ_CHECK(rc == 0 && lower_hex(out.text(), 32) && out.data[32] == '\0',
-                   "request_id: %d", rc);
+        FUZZ_CHECK(rc == 0 && lower_hex(out.text(), 32) && out.data[32] == '\0', "request_id: %d",
+                   rc);
         FUZZ_CHECK(out.all(0xa5, 33, out.size), "request_id: wrote past 33 bytes");
       }
       break;
@@ -287,8 +298,7 @@ void one_call(FuzzedDataProvider& provider) {
       FUZZ_CHECK(error.empty(), "bump: %s", error.c_str());
       break;
     }
-    case kCalls:
-      break;
+    case kCalls: break;
   }
 }
 

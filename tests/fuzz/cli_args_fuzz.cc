@@ -60,8 +60,7 @@ bool printable_line(const std::string& text) {
 void check_usage_error(const cli::UsageError& e) {
   static const std::set<std::string> kCommands = {"",      "help",  "status", "uuid",
                                                   "bytes", "reqid", "genid"};
-  FUZZ_CHECK(kCommands.count(e.command), "usage error for unknown command '%s'",
-             e.command.c_str());
+  FUZZ_CHECK(kCommands.count(e.command), "usage error for unknown command '%s'", e.command.c_str());
   FUZZ_CHECK(printable_line(e.message), "usage message is not one printable line: '%s'",
              e.message.c_str());
 }
@@ -144,9 +143,8 @@ void run_command(const cli::Invocation& invocation) {
     });
   } else if (command == "reqid") {
     check_options_belong(p, {"-n"}, {});
-    expect(no_positional && number_ok(p, "-n", cli::kMaxCount), command, [&] {
-      check_option_value(p, "-n", cli::reqid_options(p), cli::kMaxCount, 1);
-    });
+    expect(no_positional && number_ok(p, "-n", cli::kMaxCount), command,
+           [&] { check_option_value(p, "-n", cli::reqid_options(p), cli::kMaxCount, 1); });
   } else if (command == "bytes") {
     check_options_belong(p, {}, {"--hex", "--base64"});
     const bool hex = p.flags.count("--hex") != 0, base64 = p.flags.count("--base64") != 0;
@@ -177,9 +175,8 @@ void run_command(const cli::Invocation& invocation) {
     // device?): both targets are tried. --min: the device only; --set: a counter file
     // only, never with --min, below the "unknown" generation.
     for (const bool device : {false, true}) {
-      const bool options_ok =
-          !bump || (device ? !has_set && number_ok(p, "--min", UINT32_MAX)
-                           : !has_min && number_ok(p, "--set", UINT64_MAX - 1));
+      const bool options_ok = !bump || (device ? !has_set && number_ok(p, "--min", UINT32_MAX)
+                                               : !has_min && number_ok(p, "--set", UINT64_MAX - 1));
       expect(no_positional && file_ok && options_ok, command, [&] {
         cli::no_positional("genid", p);
         const std::optional<std::string> path = cli::file_option(p);
@@ -193,9 +190,9 @@ void run_command(const cli::Invocation& invocation) {
       });
     }
   } else if (command == "genid follow") {
-    check_options_belong(p, {"--file", "--sources", "--interval-ms", "--vmclock-path",
-                             "--sysgenid-path"},
-                         {"--reseed-kernel", "--once", "--test-sources"});
+    check_options_belong(
+        p, {"--file", "--sources", "--interval-ms", "--vmclock-path", "--sysgenid-path"},
+        {"--reseed-kernel", "--once", "--test-sources"});
     bool paths_ok = true;
     for (const char* name : {"--file", "--vmclock-path", "--sysgenid-path"}) {
       const auto it = p.values.find(name);

@@ -170,7 +170,7 @@ void check_mapped(const std::string& path, const std::string& contents,
   for (const Step& step : steps) {
     switch (step.op) {
       case kBump: {
-        FileModel* target = at_path == kMapped ? &mapped
+        FileModel* target = at_path == kMapped        ? &mapped
                             : at_path == kReplacement ? &replacement
                                                       : nullptr;
         Generation g = 0;
@@ -209,8 +209,8 @@ void check_mapped(const std::string& path, const std::string& contents,
         at_path = kNone;
         break;
       case kReplace: {
-        replacement = FileModel{std::string(genid::kCounterFileMagic, 8) + std::string(8, '\0'),
-                                0644};
+        replacement =
+            FileModel{std::string(genid::kCounterFileMagic, 8) + std::string(8, '\0'), 0644};
         replacement.bytes[8] = static_cast<char>(step.a);
         const std::string tmp = path + ".new";
         snapsafe::fuzz::write_file(tmp, replacement.bytes);
@@ -228,8 +228,7 @@ void check_mapped(const std::string& path, const std::string& contents,
         }
         break;
       }
-      case kOps:
-        break;
+      case kOps: break;
     }
     // The per-draw load first (a truncation to 0 faults here: the guard's tombstone).
     const uint64_t loaded = *word;
@@ -274,8 +273,8 @@ class MappedServer {
     std::string request;
     append(&request, path);
     append(&request, contents);
-    append(&request, std::string(reinterpret_cast<const char*>(steps.data()),
-                                 steps.size() * sizeof(Step)));
+    append(&request,
+           std::string(reinterpret_cast<const char*>(steps.data()), steps.size() * sizeof(Step)));
     // libFuzzer's SIGALRM (its -timeout watchdog, every timeout/2 + 1 s) is installed
     // without SA_RESTART: every call below that can block retries on EINTR, or a signal
     // that lands while the child works would read as the child's death.
@@ -284,8 +283,10 @@ class MappedServer {
     const bool answered = sent && read_exactly(from_child_, &reply, 1) && reply == 'k';
     if (!answered) {
       const int status = wait_for(pid_);
-      FUZZ_CHECK(false, "the mapped-source child died on this input (status %#x): its report "
-                 "is above", status);
+      FUZZ_CHECK(false,
+                 "the mapped-source child died on this input (status %#x): its report "
+                 "is above",
+                 status);
     }
   }
 

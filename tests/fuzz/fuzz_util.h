@@ -15,15 +15,14 @@
 #include <string>
 
 // A property the target checks: if it does not hold, say which and abort (a finding).
-#define FUZZ_CHECK(condition, ...)                                                   \
-  do {                                                                               \
-    if (!(condition)) {                                                              \
-      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n  ", __FILE__, __LINE__, \
-                   #condition);                                                      \
-      std::fprintf(stderr, __VA_ARGS__);                                             \
-      std::fprintf(stderr, "\n");                                                    \
-      std::abort();                                                                  \
-    }                                                                                \
+#define FUZZ_CHECK(condition, ...)                                                                \
+  do {                                                                                            \
+    if (!(condition)) {                                                                           \
+      std::fprintf(stderr, "FUZZ_CHECK failed at %s:%d: %s\n  ", __FILE__, __LINE__, #condition); \
+      std::fprintf(stderr, __VA_ARGS__);                                                          \
+      std::fprintf(stderr, "\n");                                                                 \
+      std::abort();                                                                               \
+    }                                                                                             \
   } while (0)
 
 namespace snapsafe::fuzz {
@@ -35,8 +34,8 @@ namespace snapsafe::fuzz {
 inline const std::string& private_dir() {
   static const std::string* dir = [] {
     const char* parent = std::getenv("SNAPSAFE_FUZZ_TMPDIR");
-    std::string pattern = std::string(parent != nullptr && *parent ? parent : "/tmp") +
-                          "/snapsafe-fuzz-XXXXXX";
+    std::string pattern =
+        std::string(parent != nullptr && *parent ? parent : "/tmp") + "/snapsafe-fuzz-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr || chmod(pattern.c_str(), 0700) != 0) {
       std::perror("snapsafe fuzz: mkdtemp");
       std::abort();
@@ -45,8 +44,8 @@ inline const std::string& private_dir() {
     std::atexit([] {
       nftw(
           private_dir().c_str(),
-          [](const char* name, const struct stat*, int, struct FTW*) { return remove(name); },
-          16, FTW_DEPTH | FTW_PHYS);
+          [](const char* name, const struct stat*, int, struct FTW*) { return remove(name); }, 16,
+          FTW_DEPTH | FTW_PHYS);
     });
     return path;
   }();
@@ -56,8 +55,7 @@ inline const std::string& private_dir() {
 // Writes `size` bytes to a new file at `path` (whatever was there is unlinked first, so a
 // mapping the library may still hold of an older file is never truncated under it), mode
 // `mode` whatever the umask.
-inline void write_file(const std::string& path, const void* data, size_t size,
-                       mode_t mode = 0644) {
+inline void write_file(const std::string& path, const void* data, size_t size, mode_t mode = 0644) {
   unlink(path.c_str());
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   FUZZ_CHECK(fd >= 0, "open %s", path.c_str());

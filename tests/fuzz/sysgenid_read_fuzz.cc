@@ -99,9 +99,7 @@ bool answer_read(int, int description, void* buf, size_t size, ssize_t* result) 
       seen.result = answer.value % 4;
       seen.value = answer.value;
       break;
-    case kEagain:
-      seen.error = EAGAIN;
-      break;
+    case kEagain: seen.error = EAGAIN; break;
     case kError:
     case kAnswerKinds: {
       static constexpr int kErrors[] = {EIO, EINTR, EINVAL, ENODEV, EBADF};
@@ -228,8 +226,17 @@ Generation read_and_check(const genid::OpenedSource& source) {
 // ---- The device.
 
 enum Action : uint8_t {
-  kQueueAnswer, kRead, kAcknowledge, kBump, kSetGeneration, kStealPipe, kStealFile,
-  kCloseBehind, kNodeGone, kNodeBack, kActions
+  kQueueAnswer,
+  kRead,
+  kAcknowledge,
+  kBump,
+  kSetGeneration,
+  kStealPipe,
+  kStealFile,
+  kCloseBehind,
+  kNodeGone,
+  kNodeBack,
+  kActions
 };
 
 const std::string& node() {
@@ -251,9 +258,9 @@ void fuzz_device(FuzzedDataProvider& provider) {
   fake::set_generation(provider.ConsumeIntegral<uint32_t>());
   // The open's own read() may be scripted too.
   if (provider.ConsumeBool()) {
-    g_answers.push_back({static_cast<AnswerKind>(provider.ConsumeIntegralInRange<uint8_t>(
-                             0, kAnswerKinds - 1)),
-                         provider.ConsumeIntegral<uint32_t>()});
+    g_answers.push_back(
+        {static_cast<AnswerKind>(provider.ConsumeIntegralInRange<uint8_t>(0, kAnswerKinds - 1)),
+         provider.ConsumeIntegral<uint32_t>()});
   }
   g_reads.clear();
   const genid::OpenResult opened = genid::open_sysgenid_syscall(path);
@@ -261,12 +268,11 @@ void fuzz_device(FuzzedDataProvider& provider) {
   // see it: by its one look at the page, which here goes past the fake (the sanitizer
   // runtime's mmap interceptor wins), else by the value the open's read() returned. So a
   // refusal is allowed, not required, when either showed 4294967295.
-  const bool saw_saturated =
-      fake::generation() == genid::kSysgenidSaturated ||
-      (g_reads.size() == 1 && g_reads[0].result == 4 &&
-       g_reads[0].value == genid::kSysgenidSaturated);
-  const bool refused_saturated = !opened.ok && saw_saturated &&
-                                 opened.error.find("is saturated") != std::string::npos;
+  const bool saw_saturated = fake::generation() == genid::kSysgenidSaturated ||
+                             (g_reads.size() == 1 && g_reads[0].result == 4 &&
+                              g_reads[0].value == genid::kSysgenidSaturated);
+  const bool refused_saturated =
+      !opened.ok && saw_saturated && opened.error.find("is saturated") != std::string::npos;
   const bool want_open =
       !refused_saturated && g_reads.size() == 1 &&
       (g_reads[0].result == 4 || (g_reads[0].result < 0 && g_reads[0].error == EAGAIN));
@@ -287,29 +293,19 @@ void fuzz_device(FuzzedDataProvider& provider) {
   for (size_t i = 0; i < steps && provider.remaining_bytes() > 0; ++i) {
     switch (static_cast<Action>(provider.ConsumeIntegralInRange<uint8_t>(0, kActions - 1))) {
       case kQueueAnswer:
-        g_answers.push_back({static_cast<AnswerKind>(provider.ConsumeIntegralInRange<uint8_t>(
-                                 0, kAnswerKinds - 1)),
-                             provider.ConsumeIntegral<uint32_t>()});
+        g_answers.push_back(
+            {static_cast<AnswerKind>(provider.ConsumeIntegralInRange<uint8_t>(0, kAnswerKinds - 1)),
+             provider.ConsumeIntegral<uint32_t>()});
         break;
-      case kRead:
-        last = read_and_check(source);
-        break;
+      case kRead: last = read_and_check(source); break;
       case kAcknowledge:
         source.acknowledge(last);
         check_stolen();
         break;
-      case kBump:
-        fake::bump();
-        break;
-      case kSetGeneration:
-        fake::set_generation(provider.ConsumeIntegral<uint32_t>());
-        break;
-      case kStealPipe:
-        steal(true);
-        break;
-      case kStealFile:
-        steal(false);
-        break;
+      case kBump: fake::bump(); break;
+      case kSetGeneration: fake::set_generation(provider.ConsumeIntegral<uint32_t>()); break;
+      case kStealPipe: steal(true); break;
+      case kStealFile: steal(false); break;
       case kCloseBehind: {
         const int fd = genid::sysgenid_descriptor_for_testing();
         bool stolen = false;
@@ -317,15 +313,12 @@ void fuzz_device(FuzzedDataProvider& provider) {
         if (fd >= 0 && !stolen) close(fd);
         break;
       }
-      case kNodeGone:
-        unlink(path.c_str());
-        break;
+      case kNodeGone: unlink(path.c_str()); break;
       case kNodeBack:
         unlink(path.c_str());
         FUZZ_CHECK(symlink("/dev/null", path.c_str()) == 0, "symlink");
         break;
-      case kActions:
-        break;
+      case kActions: break;
     }
   }
   read_and_check(source);
@@ -359,9 +352,8 @@ void fuzz_file(FuzzedDataProvider& provider) {
     if (provider.remaining_bytes() == 0) break;
     const size_t size = provider.ConsumeIntegralInRange<size_t>(0, 8);
     contents = provider.ConsumeBytesAsString(size);
-    FUZZ_CHECK(ftruncate(fd, 0) == 0 &&
-                   pwrite(fd, contents.data(), contents.size(), 0) ==
-                       static_cast<ssize_t>(contents.size()),
+    FUZZ_CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, contents.data(), contents.size(), 0) ==
+                                            static_cast<ssize_t>(contents.size()),
                "rewrite");
   }
   close(fd);

@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (text.compare(start, stop - start, "NEW_VMGENID=1") == 0 && stop - start == 13) field = true;
     start = stop + 1;
   }
-  const bool expected = event.ok && at != std::string::npos && header.substr(0, at) == "change" && field;
+  const bool expected =
+      event.ok && at != std::string::npos && header.substr(0, at) == "change" && field;
   if (event.new_vmgenid != expected) fail("new_vmgenid differs from the oracle");
   return 0;
 }

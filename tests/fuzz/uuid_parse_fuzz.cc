@@ -140,8 +140,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                       expected.variant() == snapsafe::UuidVariant::kRfc9562 &&
                       expected.version() == version;
     const snapsafe::UuidParseResult typed = snapsafe::parse_uuid(text, version);
-    FUZZ_CHECK(typed.ok() == want, "parse_uuid(text, %d) ok=%d, want %d (%s)", version,
-               typed.ok(), want, typed.error.c_str());
+    FUZZ_CHECK(typed.ok() == want, "parse_uuid(text, %d) ok=%d, want %d (%s)", version, typed.ok(),
+               want, typed.error.c_str());
     if (want) {
       FUZZ_CHECK(typed.uuid == expected, "parse_uuid(text, %d) bytes", version);
     } else {
@@ -154,8 +154,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memset(out.get(), 0xa5, SNAPSAFE_UUID_SIZE);
     const int rc = snapsafe_uuid_parse(text.data(), size, version, out.get(), SNAPSAFE_UUID_SIZE);
     const bool c_want = version == 0 ? canonical : want;
-    FUZZ_CHECK(rc == (c_want ? 0 : EINVAL), "snapsafe_uuid_parse(v=%d) = %d, want %s", version,
-               rc, c_want ? "0" : "EINVAL");
+    FUZZ_CHECK(rc == (c_want ? 0 : EINVAL), "snapsafe_uuid_parse(v=%d) = %d, want %s", version, rc,
+               c_want ? "0" : "EINVAL");
     const Uuid& c_expected = c_want ? expected : Uuid::nil();
     FUZZ_CHECK(std::memcmp(out.get(), c_expected.data(), 16) == 0,
                "snapsafe_uuid_parse(v=%d) output (rc %d): not the bytes / not zeroed", version, rc);

@@ -102,8 +102,7 @@ void write_between_loads() {
       put<uint64_t>(w.page, genid::kVmclockOffsetGeneration, ~step.value);
       break;
     case kIdle:
-    case kActions:
-      break;
+    case kActions: break;
   }
 }
 
@@ -179,9 +178,9 @@ void check_file(const std::string& path, const std::string& contents) {
   FUZZ_CHECK(opened.ok == want, "open_vmclock ok=%d, oracle %d: %s", opened.ok, want,
              opened.error.c_str());
   if (!opened.ok) {
-    FUZZ_CHECK(opened.error.rfind(path + ": ", 0) == 0 &&
-                   opened.error.find('\n') == std::string::npos,
-               "error: %s", opened.error.c_str());
+    FUZZ_CHECK(
+        opened.error.rfind(path + ": ", 0) == 0 && opened.error.find('\n') == std::string::npos,
+        "error: %s", opened.error.c_str());
     return;
   }
   FUZZ_CHECK(opened.source.kind == genid::SourceKind::kVmclock && opened.source.reader.call,
@@ -216,7 +215,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "vmclock_page_problem says '%s', oracle '%s'", problem ? problem : "usable",
              want ? want : "usable");
 
-  check_seqlock(header.get(), steps);  // part 2
+  check_seqlock(header.get(), steps);                                // part 2
   check_file(snapsafe::fuzz::private_dir() + "/vmclock", contents);  // part 3
   return 0;
 }

@@ -47,9 +47,9 @@
 #include "capi/c_api.h"
 #include "genid/counter_file.h"
 #include "genid/counter_file_writer.h"
-#include "tests/proc_self.h"
 #include "rng/internal/thread_state.h"
 #include "rng/status.h"
+#include "tests/proc_self.h"
 
 namespace {
 
@@ -75,7 +75,7 @@ struct Sample {
 };
 
 // Written from signal handlers too: only the atomic index and a store.
-Sample* g_shared = nullptr;   // churn threads and fork children
+Sample* g_shared = nullptr;    // churn threads and fork children
 Sample* g_handlers = nullptr;  // signal handlers
 std::atomic<uint64_t> g_signals_handled{0};
 std::atomic<uint64_t> g_draw_errors{0};
@@ -179,7 +179,8 @@ void fork_once() {
     for (int i = 0; i < kChildValues / 2; ++i) bad |= snapsafe_u64(&values[i]) != 0;
     std::thread([&] {  // a thread of the child's own: a state from the child's pool
       for (int i = kChildValues / 2; i < kChildValues; ++i) bad |= snapsafe_u64(&values[i]) != 0;
-    }).join();
+    })
+        .join();
     if (g_control == Control::kDuplicate) values[kChildValues - 1] = values[0];
     const ssize_t n = write(fds[1], values, sizeof values);  // < PIPE_BUF: all or nothing
     _exit(bad != 0 || n != static_cast<ssize_t>(sizeof values) ? 1 : 0);
@@ -265,8 +266,7 @@ void run_phase(double seconds, const std::string& path, Sample* steady[2]) {
   std::vector<std::thread> threads;
   threads.emplace_back(steady_drawer, steady[0]);
   threads.emplace_back(steady_drawer, steady[1]);
-  const std::vector<pthread_t> targets = {threads[0].native_handle(),
-                                          threads[1].native_handle()};
+  const std::vector<pthread_t> targets = {threads[0].native_handle(), threads[1].native_handle()};
   threads.emplace_back(churn);
   threads.emplace_back(forker);
   threads.emplace_back(bumper, path);
@@ -294,8 +294,8 @@ std::string counter_file_path() {
   if (set != nullptr && *set != '\0') return set;
   const char* dir = std::getenv("TEST_TMPDIR");
   if (dir == nullptr) dir = std::getenv("TMPDIR");
-  std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/snapsafe-soak." +
-                     std::to_string(getpid());
+  std::string path =
+      std::string(dir != nullptr ? dir : "/tmp") + "/snapsafe-soak." + std::to_string(getpid());
   const std::string error = snapsafe::genid::counter_file_create(path);
   if (!error.empty()) {
     std::fprintf(stderr, "soak: %s\n", error.c_str());
@@ -388,33 +388,33 @@ int main(int argc, char** argv) {
   const snapsafe::Status after = snapsafe::status();
   const long rss_growth = rss_after - rss_before;
   const long fds_leaked = fds_after - fds_before;
-  const long states_leaked =
-      static_cast<long>(states_after) - static_cast<long>(states_before);
+  const long states_leaked = static_cast<long>(states_after) - static_cast<long>(states_before);
   uint64_t sampled = 0;  // every output sampled; the arrays keep the latest `values`
   for (const Sample* sample : {&shared, &handlers, &steady_a, &steady_b}) sampled += sample->next;
-  std::printf("soak: sampled=%llu signals handled=%llu draw_errors=%llu child_failures=%llu "
-              "zeros=%zu reseeds=%llu rss_kib=%ld->%ld fds=%ld->%ld states=%llu->%llu "
-              "source=%s%s\n",
-              static_cast<unsigned long long>(sampled),
-              static_cast<unsigned long long>(g_signals_handled.load()),
-              static_cast<unsigned long long>(g_draw_errors.load()),
-              static_cast<unsigned long long>(g_child_failures.load()), zeros,
-              static_cast<unsigned long long>(after.reseeds), rss_before, rss_after,
-              fds_before, fds_after, static_cast<unsigned long long>(states_before),
-              static_cast<unsigned long long>(states_after), after.source_name.c_str(),
-              after.retired.empty() ? "" : (" RETIRED: " + after.retired).c_str());
-  std::printf("soak: seconds=%.0f threads=%llu forks=%llu bumps=%llu values=%zu duplicates=%zu "
-              "rss_growth_kib=%ld fds_leaked=%ld states_leaked=%ld\n",
-              elapsed, static_cast<unsigned long long>(g_threads.load()),
-              static_cast<unsigned long long>(g_forks.load()),
-              static_cast<unsigned long long>(g_bumps.load()), all.size(), duplicates,
-              rss_growth, fds_leaked, states_leaked);
+  std::printf(
+      "soak: sampled=%llu signals handled=%llu draw_errors=%llu child_failures=%llu "
+      "zeros=%zu reseeds=%llu rss_kib=%ld->%ld fds=%ld->%ld states=%llu->%llu "
+      "source=%s%s\n",
+      static_cast<unsigned long long>(sampled),
+      static_cast<unsigned long long>(g_signals_handled.load()),
+      static_cast<unsigned long long>(g_draw_errors.load()),
+      static_cast<unsigned long long>(g_child_failures.load()), zeros,
+      static_cast<unsigned long long>(after.reseeds), rss_before, rss_after, fds_before, fds_after,
+      static_cast<unsigned long long>(states_before), static_cast<unsigned long long>(states_after),
+      after.source_name.c_str(),
+      after.retired.empty() ? "" : (" RETIRED: " + after.retired).c_str());
+  std::printf(
+      "soak: seconds=%.0f threads=%llu forks=%llu bumps=%llu values=%zu duplicates=%zu "
+      "rss_growth_kib=%ld fds_leaked=%ld states_leaked=%ld\n",
+      elapsed, static_cast<unsigned long long>(g_threads.load()),
+      static_cast<unsigned long long>(g_forks.load()),
+      static_cast<unsigned long long>(g_bumps.load()), all.size(), duplicates, rss_growth,
+      fds_leaked, states_leaked);
   std::fflush(stdout);
   bool ok = duplicates == 0 && zeros == 0 && fds_leaked == 0 && states_leaked == 0 &&
             rss_before > 0 && rss_growth <= kAllowedRssGrowthKib && fds_before > 0 &&
-            g_draw_errors.load() == 0 && g_child_failures.load() == 0 &&
-            after.retired.empty() && after.buffered &&
-            g_threads.load() > 2 && g_forks.load() > 0 && g_bumps.load() > 0 &&
+            g_draw_errors.load() == 0 && g_child_failures.load() == 0 && after.retired.empty() &&
+            after.buffered && g_threads.load() > 2 && g_forks.load() > 0 && g_bumps.load() > 0 &&
             g_signals_handled.load() > 0;
   std::printf("soak: %s\n", ok ? "passed" : "FAILED");
   for (int fd : g_leaked_fds) close(fd);

@@ -24,10 +24,10 @@
 //   @W GEN MONOTONIC_NS                    the watcher woke for generation GEN
 //   @L SOURCE reseed_ns=N buffered_ns=N    reseed-latency's medians
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <linux/sysgenid.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,9 +148,8 @@ int lib_test() {
     const std::string name = "trigger_reseeds_" + std::to_string(round);
     const uint64_t value = snapsafe::random_u64();
     s = snapsafe::status();
-    check(bumped && page[0] == before + 1 && s.generation == page[0] &&
-              s.reseeds == r0 + round && snapsafe::rng_internal::reseed_count() == s.reseeds &&
-              value != first,
+    check(bumped && page[0] == before + 1 && s.generation == page[0] && s.reseeds == r0 + round &&
+              snapsafe::rng_internal::reseed_count() == s.reseeds && value != first,
           name,
           "generation " + std::to_string(before) + "->" + std::to_string(page[0]) +
               " status.generation=" + std::to_string(s.generation) +
@@ -260,8 +259,8 @@ int ticks(const std::string& label, int interval_ms) {
       const uint64_t start = monotonic_ns();
       const uint64_t value = snapsafe::random_u64();
       const uint64_t took = monotonic_ns() - start;
-      emit("@T %s %llu %u %016llx %llu", label.c_str(), static_cast<unsigned long long>(tick),
-           gen, static_cast<unsigned long long>(value), static_cast<unsigned long long>(took));
+      emit("@T %s %llu %u %016llx %llu", label.c_str(), static_cast<unsigned long long>(tick), gen,
+           static_cast<unsigned long long>(value), static_cast<unsigned long long>(took));
     }
   }
 }
@@ -342,7 +341,9 @@ int main(int argc, char** argv) {
   if (command == "watch") return watch();
   if (command == "reseed-latency") return reseed_latency();
   if (command == "tracked-watcher" && argc > 2) return tracked_watcher(atoi(argv[2]));
-  fprintf(stderr, "usage: %s lib | source NAME | ticks LABEL MS | watch | reseed-latency | "
-                  "tracked-watcher MS\n", argv[0]);
+  fprintf(stderr,
+          "usage: %s lib | source NAME | ticks LABEL MS | watch | reseed-latency | "
+          "tracked-watcher MS\n",
+          argv[0]);
   return 2;
 }

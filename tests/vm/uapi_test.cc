@@ -58,21 +58,21 @@ void fail(int line, const std::string& what) {
   g_test_ok = false;
 }
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
+#define CHECK(cond)                                                                       \
+  do {                                                                                    \
     if (!(cond)) fail(__LINE__, std::string(#cond) + " (errno " + strerror(errno) + ")"); \
   } while (0)
 
 // `call` (a syscall returning -1 on error) failed with exactly `expected`.
-#define CHECK_ERRNO(call, expected)                                                     \
-  do {                                                                                  \
-    errno = 0;                                                                          \
-    const long rc_ = static_cast<long>(call);                                           \
-    const int err_ = errno;                                                             \
-    if (rc_ != -1 || err_ != (expected)) {                                              \
+#define CHECK_ERRNO(call, expected)                                                        \
+  do {                                                                                     \
+    errno = 0;                                                                             \
+    const long rc_ = static_cast<long>(call);                                              \
+    const int err_ = errno;                                                                \
+    if (rc_ != -1 || err_ != (expected)) {                                                 \
       fail(__LINE__, std::string(#call) + " returned " + std::to_string(rc_) + " errno " + \
-                         strerrorname(err_) + ", want " + strerrorname(expected));      \
-    }                                                                                   \
+                         strerrorname(err_) + ", want " + strerrorname(expected));         \
+    }                                                                                      \
   } while (0)
 
 const char* strerrorname(int e) {
@@ -113,12 +113,14 @@ struct Dev {
   explicit Dev(int flags = O_RDWR) : fd(open(kDevice, flags | O_CLOEXEC)) {
     if (fd < 0) fail(__LINE__, std::string("open: ") + strerror(errno));
   }
-  ~Dev() { if (fd >= 0) close(fd); }
+  ~Dev() {
+    if (fd >= 0) close(fd);
+  }
   Dev(const Dev&) = delete;
   Dev& operator=(const Dev&) = delete;
 };
 
-int g_ctl = -1;                       // a descriptor for TRIGGER, never acknowledged
+int g_ctl = -1;                             // a descriptor for TRIGGER, never acknowledged
 const volatile uint32_t* g_page = nullptr;  // the generation page, mapped once
 
 uint32_t generation() { return g_page[0]; }
@@ -218,8 +220,8 @@ void test_device_node() {
 void test_open_remembers_generation() {
   const uint32_t gen = bump();
   Dev d;
-  CHECK(read_now(d.fd) == -EAGAIN);           // its copy is the current generation
-  CHECK(ack(d.fd, gen) == 4);                 // so acknowledging it needs no read first
+  CHECK(read_now(d.fd) == -EAGAIN);  // its copy is the current generation
+  CHECK(ack(d.fd, gen) == 4);        // so acknowledging it needs no read first
 }
 
 void test_read() {
@@ -228,9 +230,9 @@ void test_read() {
   CHECK_ERRNO(read(d.fd, &value, sizeof value), EAGAIN);
   const uint32_t gen = bump();
   uint64_t big = ~0ull;
-  CHECK(read(d.fd, &big, sizeof big) == 4);   // a longer buffer: 4 bytes
+  CHECK(read(d.fd, &big, sizeof big) == 4);  // a longer buffer: 4 bytes
   CHECK(static_cast<uint32_t>(big) == gen);
-  CHECK((big >> 32) == 0xFFFFFFFFu);          // the rest untouched
+  CHECK((big >> 32) == 0xFFFFFFFFu);                             // the rest untouched
   CHECK(read(d.fd, &value, sizeof value) == 4 && value == gen);  // until acknowledged
   CHECK(read(d.fd, &value, sizeof value) == 4 && value == gen);
   CHECK(ack(d.fd, gen) == 4);
@@ -272,15 +274,15 @@ void test_write() {
   CHECK_ERRNO(write(d.fd, &gen, 3), EINVAL);
   CHECK_ERRNO(write(d.fd, &gen, 0), EINVAL);
   CHECK_ERRNO(write(d.fd, &eight, 8), EINVAL);
-  CHECK_ERRNO(ack(d.fd, old), EINVAL);        // not the current generation
+  CHECK_ERRNO(ack(d.fd, old), EINVAL);  // not the current generation
   CHECK_ERRNO(ack(d.fd, gen + 1), EINVAL);
   CHECK_ERRNO(write(d.fd, bad_address(), 4), EFAULT);
-  CHECK(read_now(d.fd) == gen);               // none of those acknowledged
+  CHECK(read_now(d.fd) == gen);  // none of those acknowledged
   CHECK(ack(d.fd, gen) == 4);
   CHECK(read_now(d.fd) == -EAGAIN);
-  CHECK(ack(d.fd, gen) == 4);                 // acknowledging twice is fine
+  CHECK(ack(d.fd, gen) == 4);  // acknowledging twice is fine
   Dev ro(O_RDONLY);
-  CHECK_ERRNO(ack(ro.fd, gen), EBADF);        // no acknowledgement through a read-only fd
+  CHECK_ERRNO(ack(ro.fd, gen), EBADF);  // no acknowledgement through a read-only fd
 }
 
 void test_acknowledgement_is_per_descriptor() {
@@ -331,27 +333,28 @@ void test_mmap_page() {
   for (long i = 4; i < kPage; ++i) rest_zero = rest_zero && bytes[i] == 0;
   CHECK(rest_zero);
   const uint32_t gen = bump();
-  CHECK(word[0] == gen);                       // visible at once, no syscall
+  CHECK(word[0] == gen);                                      // visible at once, no syscall
   CHECK(*static_cast<const volatile uint64_t*>(map) == gen);  // a 64-bit load sees the u32
-  CHECK(madvise(map, kPage, MADV_DONTNEED) == 0);  // drop the page table entry...
-  CHECK(word[0] == gen);                       // ...and it faults back in
+  CHECK(madvise(map, kPage, MADV_DONTNEED) == 0);             // drop the page table entry...
+  CHECK(word[0] == gen);                                      // ...and it faults back in
   munmap(map, kPage);
 }
 
 void test_mmap_refusals() {
   Dev rw(O_RDWR), ro(O_RDONLY);
-  CHECK_ERRNO(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, rw.fd, 0) == MAP_FAILED
-                  ? -1 : 0, EPERM);            // a writable mapping: the driver says EPERM
-  CHECK_ERRNO(mmap(nullptr, kPage, PROT_WRITE, MAP_SHARED, rw.fd, 0) == MAP_FAILED ? -1 : 0,
-              EPERM);
-  CHECK_ERRNO(mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, ro.fd, 0) == MAP_FAILED
-                  ? -1 : 0, EACCES);           // read-only fd: the VFS refuses first
+  CHECK_ERRNO(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, rw.fd, 0) == MAP_FAILED ? -1 : 0,
+      EPERM);  // a writable mapping: the driver says EPERM
+  CHECK_ERRNO(mmap(nullptr, kPage, PROT_WRITE, MAP_SHARED, rw.fd, 0) == MAP_FAILED ? -1 : 0, EPERM);
+  CHECK_ERRNO(
+      mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_SHARED, ro.fd, 0) == MAP_FAILED ? -1 : 0,
+      EACCES);  // read-only fd: the VFS refuses first
   CHECK_ERRNO(mmap(nullptr, kPage, PROT_READ, MAP_PRIVATE, rw.fd, 0) == MAP_FAILED ? -1 : 0,
-              EINVAL);                          // MAP_SHARED only
+              EINVAL);  // MAP_SHARED only
   CHECK_ERRNO(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, rw.fd, kPage) == MAP_FAILED ? -1 : 0,
-              EINVAL);                          // offset 0 only
+              EINVAL);  // offset 0 only
   CHECK_ERRNO(mmap(nullptr, 2 * kPage, PROT_READ, MAP_SHARED, rw.fd, 0) == MAP_FAILED ? -1 : 0,
-              EINVAL);                          // one page only
+              EINVAL);  // one page only
 }
 
 void test_mprotect_refused() {
@@ -362,7 +365,7 @@ void test_mprotect_refused() {
     if (map == MAP_FAILED) continue;
     CHECK_ERRNO(mprotect(map, kPage, PROT_READ | PROT_WRITE), EACCES);
     CHECK(static_cast<const volatile uint32_t*>(map)[0] == generation());  // still mapped
-    CHECK(mremap(map, kPage, 2 * kPage, 0) == MAP_FAILED);  // cannot grow either
+    CHECK(mremap(map, kPage, 2 * kPage, 0) == MAP_FAILED);                 // cannot grow either
     munmap(map, kPage);
   }
 }
@@ -408,7 +411,7 @@ void test_trigger_minimum() {
   CHECK(trigger(g + 3) == 0 && generation() == g + 4);  // 8, arg 8 -> 9
   CHECK(trigger(g) == 0 && generation() == g + 5);      // below current: +1
   CHECK(trigger(0) == 0 && generation() == g + 6);
-  CHECK_ERRNO(trigger(1UL << 32), EINVAL);               // not a u32
+  CHECK_ERRNO(trigger(1UL << 32), EINVAL);  // not a u32
   CHECK(generation() == g + 6);
 }
 
@@ -460,15 +463,15 @@ void test_wait_nothing_outdated() {
   CHECK(track(t.fd, true) == 0);
   const double start = now_ms();
   CHECK(wait_watchers(w.fd, 1000) == 0);
-  CHECK(wait_watchers(w.fd, 0) == 0);         // no timeout, nothing to wait for
-  CHECK(wait_watchers(t.fd, 1000) == 0);      // a tracked, current caller
-  CHECK(now_ms() - start < 900);              // none waited its 1000 ms (TCG: slack)
+  CHECK(wait_watchers(w.fd, 0) == 0);     // no timeout, nothing to wait for
+  CHECK(wait_watchers(t.fd, 1000) == 0);  // a tracked, current caller
+  CHECK(now_ms() - start < 900);          // none waited its 1000 ms (TCG: slack)
 }
 
 void test_wait_times_out() {
   Dev t;
   CHECK(track(t.fd, true) == 0);
-  bump();                                     // t is outdated and never acknowledges
+  bump();  // t is outdated and never acknowledges
   Dev w;
   const double start = now_ms();
   CHECK_ERRNO(wait_watchers(w.fd, 300), ETIMEDOUT);
@@ -481,13 +484,13 @@ void test_wait_caller_outdated() {
   bump();
   const double start = now_ms();
   CHECK_ERRNO(wait_watchers(w.fd, 5000), EINTR);
-  CHECK(now_ms() - start < 2500);             // not its 5000 ms timeout
+  CHECK(now_ms() - start < 2500);  // not its 5000 ms timeout
   CHECK(ack_current(w.fd) == 4);
-  CHECK(wait_watchers(w.fd, 1000) == 0);       // handled: the retry succeeds
+  CHECK(wait_watchers(w.fd, 1000) == 0);  // handled: the retry succeeds
 }
 
 void test_untracked_outdated_not_waited_for() {
-  Dev u;                                       // outdated but not tracked
+  Dev u;  // outdated but not tracked
   bump();
   Dev w;
   CHECK(wait_watchers(w.fd, 200) == 0);
@@ -507,13 +510,13 @@ void expect_release(const char* how, const std::function<void(Dev*)>& release) {
     result = rc;
   });
   sleep_ms(200);
-  CHECK(result.load() == 1);                   // still waiting
+  CHECK(result.load() == 1);  // still waiting
   const double start = now_ms();
   release(t.get());
   waiter.join();
-  if (result.load() != 0) fail(__LINE__, std::string(how) + ": wait returned " +
-                                   strerrorname(error.load()));
-  CHECK(now_ms() - start < 4000);              // released, not its 5000 ms timeout
+  if (result.load() != 0)
+    fail(__LINE__, std::string(how) + ": wait returned " + strerrorname(error.load()));
+  CHECK(now_ms() - start < 4000);  // released, not its 5000 ms timeout
 }
 
 void test_wait_released() {
@@ -528,7 +531,7 @@ void test_wait_released() {
 void test_tracking_counts() {
   Dev a, b, u;
   CHECK(track(a.fd, true) == 0);
-  CHECK(track(a.fd, true) == 0);               // idempotent: counted once
+  CHECK(track(a.fd, true) == 0);  // idempotent: counted once
   CHECK(track(b.fd, true) == 0);
   const uint32_t gen = bump();
   Dev w;
@@ -536,10 +539,10 @@ void test_tracking_counts() {
   CHECK_ERRNO(wait_watchers(w.fd, 100), ETIMEDOUT);  // b still outdated
   CHECK(ack(b.fd, gen) == 4);
   CHECK(wait_watchers(w.fd, 100) == 0);
-  bump();                                      // u outdated, untracked...
+  bump();  // u outdated, untracked...
   CHECK(ack_current(a.fd) == 4 && ack_current(b.fd) == 4 && ack_current(w.fd) == 4);
   CHECK(wait_watchers(w.fd, 100) == 0);
-  CHECK(track(u.fd, true) == 0);               // ...joins tracking while outdated: counted
+  CHECK(track(u.fd, true) == 0);  // ...joins tracking while outdated: counted
   CHECK_ERRNO(wait_watchers(w.fd, 100), ETIMEDOUT);
   CHECK(ack_current(u.fd) == 4);
   CHECK(wait_watchers(w.fd, 100) == 0);
@@ -548,7 +551,7 @@ void test_tracking_counts() {
 void test_wakeups_on_bump() {
   Dev t;
   CHECK(track(t.fd, true) == 0);
-  bump();                                      // the waiter below has someone to wait for
+  bump();  // the waiter below has someone to wait for
   Dev r, p, w;
   struct Outcome {
     std::atomic<bool> done{false};
@@ -573,7 +576,7 @@ void test_wakeups_on_bump() {
   });
   std::thread tw([&] {
     waiter.thread = pthread_self();
-    waiter.rc = wait_watchers(w.fd, 0);        // no timeout
+    waiter.rc = wait_watchers(w.fd, 0);  // no timeout
     waiter.error = errno;
     waiter.done = true;
   });
