@@ -16,9 +16,9 @@
 //     a counter file cannot be mapped, the address space is exhausted (RLIMIT_AS in a
 //     child): draws are served by the kernel, distinct, never zero. Control: the
 //     interposer and the limit really make mmap fail.
-//  4. Thread-local and exit-time destructors draw: in buffered mode after the thread's
-//     state was released (no state mapped again, none leaked), a thread whose first draw
-//     is in a TLS destructor, and exit handlers running after OpenSSL's own atexit cleanup
+//  4. Thread-local, pthread key and exit-time destructors draw: in buffered mode after the
+//     thread's state was released (in every key-destructor round: no state mapped again,
+//     none leaked), a thread whose first draw is in a TLS destructor, and exit handlers running after OpenSSL's own atexit cleanup
 //     (measured before the fix: SIGSEGV in EVP_CIPHER_fetch). Controls: test flags
 //     disable_state_exit_guard (a state leaks per thread) and disable_exit_guard (OpenSSL
 //     is called after its cleanup: a reseed at exit, or a crash).
@@ -53,6 +53,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -538,39 +539,59 @@ TEST_F(FaultInjection, NegativeControlTheAddressSpaceLimitReallyBites) {
 std::mutex g_exit_lock;
 std::vector<uint64_t> g_exit_values;
 
-// Constructed before the thread's first draw: destroyed after the library's own state.
+// Draws `draws` words and as many 2 KiB fills (past a refill's worth, and a bulk draw).
+void draw_during_exit(int draws) {
+  for (int i = 0; i < draws; ++i) {
+    const uint64_t value = random_u64();
+    uint8_t big[2048];
+    fill(big, sizeof big);
+    std::lock_guard<std::mutex> lock(g_exit_lock);
+    g_exit_values.push_back(value);
+    g_exit_values.push_back(*reinterpret_cast<uint64_t*>(big + 1024));
+  }
+}
+
+// glibc runs a thread's C++ thread_local destructors first, then its pthread key
+// destructors, in key order, in up to PTHREAD_DESTRUCTOR_ITERATIONS rounds while a
+// destructor sets a key again. The library releases a thread's state from a key's
+// destructor (its key made when it was loaded; thread_state.cc): a thread_local's draws
+// come before the release (the first of them may map the state), and the draws of a key
+// made later (here) after it, in every round, the last one included (a state mapped then
+// would never be released).
 struct DrawsInTlsDestructor {
   int draws = 0;
-  ~DrawsInTlsDestructor() {
-    for (int i = 0; i < draws; ++i) {
-      const uint64_t value = random_u64();
-      uint8_t big[2048];
-      fill(big, sizeof big);  // past a refill's worth, and a bulk draw
-      std::lock_guard<std::mutex> lock(g_exit_lock);
-      g_exit_values.push_back(value);
-      g_exit_values.push_back(*reinterpret_cast<uint64_t*>(big + 1024));
-    }
-  }
+  ~DrawsInTlsDestructor() { draw_during_exit(draws); }
 };
 thread_local DrawsInTlsDestructor t_draws_in_destructor;
 
-// In a child (buffered mode): `threads` threads whose TLS destructor draws, `draw_first`
-// threads drawing before (state released first) or not (the first draw is in the
-// destructor). Exit status: 0 all values distinct and nonzero and no state left behind,
-// 1 a repeat or zero, 2 states leaked (live count grew), 3 a state still set.
+pthread_key_t g_draws_key;
+constexpr int kKeyRounds = PTHREAD_DESTRUCTOR_ITERATIONS;
+void draw_in_key_destructor(void* rounds_left) {
+  draw_during_exit(8);
+  const auto left = reinterpret_cast<intptr_t>(rounds_left);
+  if (left > 1) pthread_setspecific(g_draws_key, reinterpret_cast<void*>(left - 1));
+}
+
+// In a child (buffered mode): `threads` threads whose TLS destructor draws and whose key
+// destructor draws in every round, `draw_first` threads drawing before (state released
+// first) or not (the first draw is in the TLS destructor). Exit status: 0 all values
+// distinct and nonzero and no state left behind, 1 a repeat or zero, 2 states leaked
+// (live count grew).
 int threads_drawing_in_tls_destructors(int threads, bool draw_first) {
   return status_of_child([=] {
     const uint64_t states = rng_internal::live_thread_states();
     g_exit_values.clear();
+    if (pthread_key_create(&g_draws_key, &draw_in_key_destructor) != 0) return 4;
     for (int t = 0; t < threads; ++t) {
       std::thread([draw_first] {
         t_draws_in_destructor.draws = 8;  // constructed now, before any draw
+        pthread_setspecific(g_draws_key, reinterpret_cast<void*>(intptr_t{kKeyRounds}));
         if (draw_first) random_u64();
       }).join();
     }
     std::set<uint64_t> distinct(g_exit_values.begin(), g_exit_values.end());
     if (distinct.size() != g_exit_values.size() || distinct.count(0) != 0 ||
-        g_exit_values.size() != static_cast<size_t>(16 * threads)) {
+        g_exit_values.size() != static_cast<size_t>(16 * (1 + kKeyRounds) * threads)) {
       return 1;
     }
     if (rng_internal::live_thread_states() != states) return 2;

@@ -184,44 +184,81 @@ void after_fork_in_child() {
 [[maybe_unused]] const int g_fork_handlers =
     pthread_atfork(&before_fork, &after_fork_in_parent, &after_fork_in_child);
 
-// Owns the thread's state; its destructor runs at thread exit. The state is wiped whole
-// (key, buffer, header, key schedule) and an EVP context (evp only) holds only the parked
-// zero key between steps, so a pooled state carries nothing of its previous owner; the
-// next owner reseeds (counter 0).
+// The thread's state and its cipher context slot. Trivially destructible, so touching it
+// registers nothing: its release at thread exit is arranged once, when the state is
+// created (arrange_release_at_exit below).
 struct StateOwner {
   ThreadState* state = nullptr;
   EVP_CIPHER_CTX* ctx = nullptr;
   bool poolable = true;  // false for a test's state mapped without MADV_WIPEONFORK
-  ~StateOwner() {
-    t_exited = true;
-    t_state = nullptr;
-    if (state == nullptr) {
-      if (ctx != nullptr) keystream_free(ctx);
-      return;
-    }
-    const genid::Generation flag_generation = state->flag_generation;
-    if (!SNAPSAFE_TEST_FLAG(pool_without_wipe)) OPENSSL_cleanse(state, sizeof *state);
-    state->flag_generation = flag_generation;  // public, and true of the pooled page
-    // Kept for the next thread, seeded for it (its first draw then costs no reseed):
-    // seeded while still registered, so a fork meanwhile wipes it in the child.
-    const bool to_pool = poolable && poolable_with(ctx) && pool_has_room();
-    if (to_pool && !SNAPSAFE_TEST_FLAG(pool_without_wipe)) seed_for_next_thread(state, ctx);
-    g_live_states.fetch_sub(1, std::memory_order_relaxed);
-    if (!registry_remove_and_pool(state, ctx, to_pool)) {
-      if (to_pool) OPENSSL_cleanse(state, sizeof *state);  // seeded above, for nobody
-      if (ctx != nullptr) keystream_free(ctx);             // frees and cleanses the key schedule
-      munmap(state, sizeof *state);
-    }
-    state = nullptr;
-    ctx = nullptr;
-  }
 };
-thread_local StateOwner t_owner;
+constinit thread_local StateOwner t_owner;
+
+// Releases the thread's state at its exit. The state is wiped whole (key, buffer, header,
+// key schedule) and an EVP context (evp only) holds only the parked zero key between
+// steps, so a pooled state carries nothing of its previous owner; the next owner reseeds
+// (counter 0).
+void release_state_at_exit() {
+  StateOwner& owner = t_owner;
+  t_exited = true;
+  t_state = nullptr;
+  ThreadState* const state = owner.state;
+  if (state == nullptr) {
+    if (owner.ctx != nullptr) keystream_free(owner.ctx);
+    owner.ctx = nullptr;
+    return;
+  }
+  const genid::Generation flag_generation = state->flag_generation;
+  if (!SNAPSAFE_TEST_FLAG(pool_without_wipe)) OPENSSL_cleanse(state, sizeof *state);
+  state->flag_generation = flag_generation;  // public, and true of the pooled page
+  // Kept for the next thread, seeded for it (its first draw then costs no reseed):
+  // seeded while still registered, so a fork meanwhile wipes it in the child.
+  const bool to_pool = owner.poolable && poolable_with(owner.ctx) && pool_has_room();
+  if (to_pool && !SNAPSAFE_TEST_FLAG(pool_without_wipe)) seed_for_next_thread(state, owner.ctx);
+  g_live_states.fetch_sub(1, std::memory_order_relaxed);
+  if (!registry_remove_and_pool(state, owner.ctx, to_pool)) {
+    if (to_pool) OPENSSL_cleanse(state, sizeof *state);   // seeded above, for nobody
+    if (owner.ctx != nullptr) keystream_free(owner.ctx);  // frees and cleanses the schedule
+    munmap(state, sizeof *state);
+  }
+  owner.state = nullptr;
+  owner.ctx = nullptr;
+}
+
+// How the release is arranged. A C++ thread_local destructor costs the thread's first
+// draw ~0.2 us, and ~0.6 us on a CPU whose caches hold nothing of this process (measured:
+// over half of that first draw): glibc's __cxa_thread_atexit_impl allocates (in a new
+// thread, malloc's per-thread cache is set up then) and takes the loader's lock. A
+// pthread key's value is stored in the thread's own descriptor (keys below 32), so it is
+// used instead, except where its destructor would not run: the main thread at exit()
+// (which runs C++ thread_local destructors but no key destructors; the loading thread
+// stands in for it) and a process out of keys. Key destructors run after every C++
+// thread_local destructor of the thread: a draw from one of those is served by the
+// state; one from a later key's destructor, by the kernel (t_exited). A C++ destructor
+// also keeps a dlopen()ed object loaded while the thread lives; the key's does not, so the
+// shared objects are linked -z nodelete (BUILD.bazel, provider/BUILD.bazel).
+struct ExitHook {
+  ~ExitHook() { release_state_at_exit(); }
+};
+thread_local ExitHook t_exit_hook;
+void release_at_key_exit(void*) { release_state_at_exit(); }
+pthread_key_t g_exit_key;
+const bool g_exit_key_made = pthread_key_create(&g_exit_key, &release_at_key_exit) == 0;
+const pthread_t g_loading_thread = pthread_self();
+
+void arrange_release_at_exit() {
+  if (g_exit_key_made && !pthread_equal(pthread_self(), g_loading_thread) &&
+      pthread_setspecific(g_exit_key, &t_owner) == 0) {
+    return;
+  }
+  ExitHook* const hook = &t_exit_hook;  // constructs it: its destructor is registered
+  asm volatile("" : : "r"(hook) : "memory");
+}
 
 }  // namespace
 
 ThreadState* thread_state_create() noexcept {
-  // A draw from a later TLS destructor: the kernel serves it (a state mapped now would
+  // A draw from a later exit-time destructor: the kernel serves it (a state mapped now would
   // never be released: its owner's destructor has run).
   if (t_exited && !SNAPSAFE_TEST_FLAG(disable_state_exit_guard)) return nullptr;
   if (g_wipe_on_fork_refused.load(std::memory_order_relaxed)) return nullptr;
@@ -235,6 +272,7 @@ ThreadState* thread_state_create() noexcept {
   if (pooled.state != nullptr) {
     t_owner.state = pooled.state;
     t_owner.ctx = pooled.ctx;
+    arrange_release_at_exit();
     registry_add(pooled.state, &t_owner.ctx);
     g_live_states.fetch_add(1, std::memory_order_relaxed);
     t_state = pooled.state;
@@ -254,6 +292,7 @@ ThreadState* thread_state_create() noexcept {
       state->flag_generation = genid::read_generation();  // flagged just now
       t_owner.state = state;
       t_owner.poolable = !SNAPSAFE_TEST_FLAG(disable_wipe_on_fork);
+      arrange_release_at_exit();
       registry_add(state, &t_owner.ctx);
       g_live_states.fetch_add(1, std::memory_order_relaxed);
     } else {
