@@ -331,6 +331,17 @@ TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterCtr) {
       false);
 }
 
+// A refill's step: with 21 blocks (and K') vaes-avx2 takes its fused first group.
+TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterRefillStep) {
+  expect_registers_cleared(
+      [](void* a) {
+        auto* args = static_cast<CallArgs*>(a);
+        page_keystream_step(args->schedule, args->counter, args->key, args->out,
+                            args->nblocks * 16);
+      },
+      true);
+}
+
 TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterStep) {
   expect_registers_cleared(
       [](void* a) {
