@@ -291,13 +291,15 @@ SNAPSAFE_VAES void vaes_cbc_mac(const AesSchedule* schedule, const uint8_t* inpu
   p2 = op(p2, k);                                \
   p3 = op(p3, k)
 
-// AES-256 over 4 or 8 registers of two blocks: whitening, 13 rounds, the last round.
+// AES-256 over 4 or 8 registers of two blocks: whitening, 13 rounds, the last round. The
+// rounds are unrolled (measured: the in-page keystream 7% faster, a 4 KiB fill 388 -> 362
+// ns; the rolled round loop's speed also moved with its alignment, by ~3%).
 #define SNAPSAFE_VAES_ENCRYPT(ROUND)                                    \
   do {                                                                  \
     const __m128i* keys = opaque(schedule);                             \
     __m256i k = _mm256_broadcastsi128_si256(_mm_load_si128(keys));      \
     ROUND(_mm256_xor_si256);                                            \
-    for (size_t r = 1; r < kAesRounds; ++r) {                           \
+    _Pragma("GCC unroll 13") for (size_t r = 1; r < kAesRounds; ++r) {  \
       k = _mm256_broadcastsi128_si256(_mm_load_si128(keys + r));        \
       ROUND(_mm256_aesenc_epi128);                                      \
     }                                                                   \
