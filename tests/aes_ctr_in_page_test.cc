@@ -13,7 +13,10 @@
 //  - no dead stack frame below the calls holds a round key or keystream (the scan's
 //    control: a frame that does keep a round key is found);
 //  - the step functions produce keystream.h's construction byte for byte (random keys,
-//    sizes and sequences of steps, bulk steps and reseeds).
+//    sizes and sequences of steps, bulk steps and reseeds);
+//    and aes256_ctr's blocks from counters just below the 64-bit carry (vaes-avx2's
+//    fused expansion and first group); a variant failing the known answer through that
+//    fused path is passed over.
 #include "rng/internal/aes_ctr_in_page.h"
 
 #include <cpuid.h>
@@ -328,6 +331,17 @@ TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterCtr) {
       false);
 }
 
+// A refill's step: with 21 blocks (and K') vaes-avx2 takes its fused first group.
+TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterRefillStep) {
+  expect_registers_cleared(
+      [](void* a) {
+        auto* args = static_cast<CallArgs*>(a);
+        page_keystream_step(args->schedule, args->counter, args->key, args->out,
+                            args->nblocks * 16);
+      },
+      true);
+}
+
 TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterStep) {
   expect_registers_cleared(
       [](void* a) {
@@ -464,6 +478,48 @@ TEST_P(AesCtrInPage, StepsMatchTheEvpConstruction) {
   keystream_free(ctx);
 }
 
+// The steps from counters just below the low half's wrap (vaes-avx2 fuses the expansion
+// with a first 16-block group only when that group does not carry), against aes256_ctr
+// over the same blocks: a step is K' (2 blocks) then its output, a bulk step its output.
+TEST_P(AesCtrInPage, StepsMatchCtrAcrossTheCarry) {
+  for (uint64_t below : {1, 2, 13, 14, 15, 16, 17, 30}) {
+    for (size_t nblocks : {0, 13, 14, 15, 16, 17, 40}) {
+      uint8_t key[32], start[16];
+      random_bytes(key, sizeof key);
+      random_bytes(start, 8);
+      for (int i = 8; i < 16; ++i) start[i] = static_cast<uint8_t>((~below + 1) >> (8 * (15 - i)));
+      AesSchedule schedule;
+      ASSERT_TRUE(aes256_expand(&schedule, key));
+      uint8_t counter[16];
+      std::memcpy(counter, start, sizeof counter);
+      Bytes expected((nblocks + 2) * 16);
+      ASSERT_TRUE(aes256_ctr(&schedule, counter, expected.data(), nblocks + 2));
+      aes256_wipe(&schedule);
+      for (bool bulk : {false, true}) {
+        uint8_t page_key[32], next_key[32] = {7};
+        std::memcpy(page_key, key, sizeof key);
+        std::memcpy(counter, start, sizeof counter);
+        Bytes out(nblocks * 16 + 1);
+        if (bulk) {
+          ASSERT_TRUE(page_keystream_bulk_step(&schedule, counter, page_key, out.data(),
+                                               nblocks * 16, next_key));
+          EXPECT_EQ(Bytes(out.begin(), out.end() - 1), Bytes(expected.begin(), expected.end() - 32))
+              << below << " " << nblocks;
+          EXPECT_EQ(std::memcmp(page_key, next_key, 32), 0);
+        } else {
+          ASSERT_TRUE(page_keystream_step(&schedule, counter, page_key, out.data(), nblocks * 16));
+          EXPECT_EQ(Bytes(page_key, page_key + 32), Bytes(expected.begin(), expected.begin() + 32));
+          EXPECT_EQ(Bytes(out.begin(), out.end() - 1), Bytes(expected.begin() + 32, expected.end()))
+              << below << " " << nblocks;
+        }
+        EXPECT_EQ(out.back(), 0) << "nothing written past the output";
+        const AesSchedule zero{};
+        EXPECT_EQ(std::memcmp(&schedule, &zero, sizeof zero), 0);
+      }
+    }
+  }
+}
+
 TEST_P(AesCtrInPage, NegativeControlStepsWithoutWipeLeaveTheSchedule) {
   uint8_t key[32], counter[16], out[64];
   random_bytes(key, sizeof key);
@@ -502,6 +558,7 @@ class AesCtrDispatch : public ::testing::Test {
   void TearDown() override {
     unsetenv("SNAPSAFE_KEYSTREAM");
     g_aes_ctr_test_flags.failing_self_test = -1;
+    g_aes_ctr_test_flags.failing_fused_self_test = -1;
     aes_ctr_reselect_for_testing();
   }
 };
@@ -563,6 +620,18 @@ TEST_F(AesCtrDispatch, AVariantFailingItsKnownAnswerIsNotChosen) {
     unsetenv("SNAPSAFE_KEYSTREAM");
   }
   g_aes_ctr_test_flags.failing_self_test = -1;
+}
+
+// A variant whose fused expand-and-first-group path gives a wrong known answer is passed
+// over like one whose plain path does (vaes-avx2, the variant that fuses them).
+TEST_F(AesCtrDispatch, AVariantFailingItsFusedKnownAnswerIsPassedOver) {
+  if (!aes_ctr_variant_supported(AesVariant::kVaesAvx2)) GTEST_SKIP() << "no VAES on this CPU";
+  g_aes_ctr_test_flags.failing_fused_self_test = static_cast<int>(AesVariant::kVaesAvx2);
+  aes_ctr_reselect_for_testing();
+  EXPECT_EQ(aes_ctr_variant(), AesVariant::kAesni);
+  g_aes_ctr_test_flags.failing_fused_self_test = -1;
+  aes_ctr_reselect_for_testing();
+  EXPECT_EQ(aes_ctr_variant(), AesVariant::kVaesAvx2);
 }
 
 TEST_F(AesCtrDispatch, EnvironmentNamesAVariant) {

@@ -28,6 +28,9 @@
 //   evp        no in-page keystream: the CPU has no AES-NI, or the environment asks for
 //              OpenSSL (a FIPS-configured OpenSSL); the caller keeps keystream.h's EVP path
 // A vaes-avx512 variant is not built: no machine of this project has AVX-512 to test it on.
+// vaes-avx2 fuses a step's key expansion with its first 16 blocks (each round key applied
+// to them as the serial expansion makes it); the known answer is checked through that
+// path too before the variant is chosen.
 // Each function is compiled with its own __attribute__((target(...))), so the file needs
 // no -march flag.
 //
@@ -119,6 +122,8 @@ struct AesCtrTestFlags {
   bool skip_schedule_wipe = false;   // aes256_wipe and the steps leave the schedule as it is
   int failing_self_test = -1;        // an AesVariant whose known-answer check at selection fails
                                      // (a CPU that runs its instructions wrongly)
+  int failing_fused_self_test = -1;  // the same, for the known answer through the variant's
+                                     // fused expand-and-first-group path only
 };
 extern AesCtrTestFlags g_aes_ctr_test_flags;
 #endif
