@@ -151,14 +151,14 @@ std::string measure_pairs(int pairs, int burst_a, int burst_b, const char* a_nam
 // same loop. The reseed's floor is the part of a reseed the restore-proof design leaves no
 // way around: derive_seed (the kernel's bytes by system call, never from the vDSO, whose
 // state a snapshot replays; two RDRAND words, which keep clones of a cloned kernel apart;
-// the clocks; SHA-256) and a reseed step that makes only a 16-byte draw's output (the
-// draw path's: in the page, expand, next key, wipe; evp: key and IV schedule, next key,
-// park on the zero key, so no key stays in OpenSSL's heap). The seed inputs' floor (with
-// RDRAND only) is what any sound reseed must fetch: the getrandom(32) system call and two
-// RDRAND words XORed over it. Each round times a block of kBlock of each, back to back as
-// Google Benchmark's loops do (each operation after one of its kind; the first of a block
-// is not recorded), the blocks in rotating order: a round takes ~0.2 ms, far shorter than
-// the host's drift.
+// the clocks) and a reseed step (the inputs CBC-MAC'd into its first counter block) that
+// makes only a 16-byte draw's output (the draw path's: in the page, expand, next key, wipe;
+// evp: key and IV schedule, next key, park on the zero key, so no key stays in OpenSSL's
+// heap). The seed inputs' floor (with RDRAND only) is what any sound reseed must fetch: the
+// getrandom(32) system call and two RDRAND words XORed over it. Each round times a block of
+// kBlock of each, back to back as Google Benchmark's loops do (each operation after one of
+// its kind; the first of a block is not recorded), the blocks in rotating order: a round
+// takes ~0.2 ms, far shorter than the host's drift.
 std::string measure_reseed_rounds(int rounds) {
   constexpr int kBlock = 33;
   std::vector<double> syscall_ns, reseed_ns, floor_ns, inputs_ns;
