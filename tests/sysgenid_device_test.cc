@@ -269,6 +269,12 @@ CancelResult cancel_inside_draw(bool in_write) {
 // In the child: cancel a thread inside the check's read() (or the acknowledgement's
 // write()), then check that the library still works: draws, sees a change, acknowledges.
 void expect_cancel_is_harmless(bool in_write) {
+#if defined(__SANITIZE_ADDRESS__)
+  // gcc 12's ASan runtime reports a false positive in its own sigaltstack bookkeeping when a
+  // cancelled thread's key destructors run (the reason tests/sanitize/run leaves out
+  // cancel_test); these cases run unsanitized in the normal suite.
+  GTEST_SKIP() << "ASan: cancelled threads trip the runtime's own sigaltstack check";
+#endif
   use_fake("syscall", 100);
   const testing::Bytes outcome = testing::run_in_child([in_write] {
     const CancelResult r = cancel_inside_draw(in_write);
