@@ -584,7 +584,7 @@ MUTANTS += [
          old="    if (w.traits.moves_on_process_restore) {",
          new="    if (false) {",
          tests=["//tests:selection_test"]),
-    # --- h9: vaes-avx2's key expansion fused with a step's first 16 blocks ---
+    # --- vaes-avx2's key expansion fused with a step's first 16 blocks ---
     dict(id="inpage-fused-carry", file="rng/internal/aes_ctr_in_page.cc",
          what="the fused first group only when its low counter half does not wrap",
          old="  if (nblocks + first < 16 || c.lo > UINT64_MAX - 15) {  // no whole first group: unfused",
