@@ -352,6 +352,18 @@ TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterStep) {
       true);
 }
 
+// The same with a cipher input: the expansion fused with the CBC-MAC (seed.h).
+TEST_P(AesCtrInPage, NoRoundKeyOrKeystreamLeftInRegistersAfterReseedStepWithInput) {
+  expect_registers_cleared(
+      [](void* a) {
+        auto* args = static_cast<CallArgs*>(a);
+        const uint8_t input[48] = {1, 2, 3};
+        page_keystream_reseed_step(args->schedule, args->counter, args->key, args->out,
+                                   args->nblocks * 16, input, 3);
+      },
+      true);
+}
+
 // --- dead stack frames ---------------------------------------------------------------
 
 constexpr size_t kScanBytes = 16 * 1024;
@@ -473,6 +485,34 @@ TEST_P(AesCtrInPage, StepsMatchTheEvpConstruction) {
       ASSERT_EQ(Bytes(page_key, page_key + 32), Bytes(evp_key, evp_key + 32));
       const AesSchedule zero{};
       ASSERT_EQ(std::memcmp(&schedule, &zero, sizeof zero), 0) << "schedule wiped after a step";
+    }
+  }
+  keystream_free(ctx);
+}
+
+// The reseed step with a cipher input (seed.h: the expansion fused with the CBC-MAC's first
+// block, then K' and up to 6 output blocks in one group, else the plain step) against the EVP
+// construction: 1 to 4 input blocks, 0 to 9 output blocks (both sides of the one-group limit).
+TEST_P(AesCtrInPage, ReseedStepsWithCipherInputMatchTheEvpConstruction) {
+  EVP_CIPHER_CTX* ctx = keystream_new();
+  ASSERT_NE(ctx, nullptr);
+  for (size_t input_blocks = 1; input_blocks <= 4; ++input_blocks) {
+    for (size_t nblocks = 0; nblocks <= 9; ++nblocks) {
+      uint8_t evp_key[32], page_key[32], input[64], counter[16];
+      random_bytes(evp_key, sizeof evp_key);
+      random_bytes(input, sizeof input);
+      random_bytes(counter, sizeof counter);  // the reseed sets it
+      std::memcpy(page_key, evp_key, sizeof page_key);
+      const size_t size = 16 * nblocks;
+      Bytes evp_out(size + 1), page_out(size + 1);  // one byte past: never written
+      AesSchedule schedule;
+      ASSERT_TRUE(keystream_reseed_step(ctx, evp_key, evp_out.data(), size, input, input_blocks));
+      ASSERT_TRUE(page_keystream_reseed_step(&schedule, counter, page_key, page_out.data(), size,
+                                             input, input_blocks));
+      ASSERT_EQ(page_out, evp_out) << input_blocks << " input blocks, " << nblocks << " out";
+      ASSERT_EQ(Bytes(page_key, page_key + 32), Bytes(evp_key, evp_key + 32));
+      const AesSchedule zero{};
+      ASSERT_EQ(std::memcmp(&schedule, &zero, sizeof zero), 0) << "schedule wiped";
     }
   }
   keystream_free(ctx);
@@ -632,6 +672,20 @@ TEST_F(AesCtrDispatch, AVariantFailingItsFusedKnownAnswerIsPassedOver) {
   g_aes_ctr_test_flags.failing_fused_self_test = -1;
   aes_ctr_reselect_for_testing();
   EXPECT_EQ(aes_ctr_variant(), AesVariant::kVaesAvx2);
+}
+
+// The reseed's fused head (expand_mac, ctr_key_out) is checked at selection against the
+// same made unfused: a variant whose head alone goes wrong is passed over.
+TEST_F(AesCtrDispatch, AVariantFailingItsReseedHeadCheckIsPassedOver) {
+  const std::vector<AesVariant> offered = hardware_variants();
+  if (offered.empty()) GTEST_SKIP() << "no AES instructions on this CPU";
+  const AesVariant fastest = offered.back();
+  g_aes_ctr_test_flags.failing_reseed_self_test = static_cast<int>(fastest);
+  aes_ctr_reselect_for_testing();
+  EXPECT_NE(aes_ctr_variant(), fastest);
+  g_aes_ctr_test_flags.failing_reseed_self_test = -1;
+  aes_ctr_reselect_for_testing();
+  EXPECT_EQ(aes_ctr_variant(), fastest);
 }
 
 TEST_F(AesCtrDispatch, EnvironmentNamesAVariant) {

@@ -4,7 +4,7 @@
 // memory, the same reseed counter, the same thread (address), every kernel RNG read
 // returning the same bytes (test hook cloned_kernel: a VM restored with the same VMGenID
 // GUID, or before its kernel handled the notification), no RDRAND (disable_hardware_rng)
-// and the seed's clock words equal (frozen_clocks: two clones reseeding "at the same
+// and the seed's clock word equal (frozen_clocks: two clones reseeding "at the same
 // instant"; really they differ by jitter only). Each clone's counter file is a copy of the
 // checkpoint's file, bumped on its own (the way the restore hook bumps it on each clone's
 // host), then mapped where the checkpoint's mapping was (as CRIU re-maps a file by path).
@@ -126,7 +126,7 @@ class ClonedKernel : public ::testing::Test {
     for (const uint8_t byte : a.material.kernel) ASSERT_EQ(byte, 0x5a) << "the cloned kernel";
     EXPECT_EQ(a.material.hardware[0], 0u);
     EXPECT_EQ(b.material.hardware[0], 0u);
-    EXPECT_EQ(std::memcmp(a.material.clocks, b.material.clocks, sizeof a.material.clocks), 0);
+    EXPECT_EQ(a.material.clock, b.material.clock);
     EXPECT_EQ(a.material.thread, b.material.thread) << "the same thread address";
     EXPECT_EQ(a.material.counter, b.material.counter) << "the same reseed counter";
   }

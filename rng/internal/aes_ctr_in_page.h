@@ -118,12 +118,14 @@ bool aes_ctr_force_variant_for_testing(AesVariant variant) noexcept;
 // Forgets the variant chosen: the next call chooses again (SNAPSAFE_KEYSTREAM, CPUID).
 void aes_ctr_reselect_for_testing() noexcept;
 struct AesCtrTestFlags {
-  bool skip_register_clear = false;  // public calls leave round keys/keystream in registers
-  bool skip_schedule_wipe = false;   // aes256_wipe and the steps leave the schedule as it is
-  int failing_self_test = -1;        // an AesVariant whose known-answer check at selection fails
-                                     // (a CPU that runs its instructions wrongly)
-  int failing_fused_self_test = -1;  // the same, for the known answer through the variant's
-                                     // fused expand-and-first-group path only
+  bool skip_register_clear = false;   // public calls leave round keys/keystream in registers
+  bool skip_schedule_wipe = false;    // aes256_wipe and the steps leave the schedule as it is
+  int failing_self_test = -1;         // an AesVariant whose known-answer check at selection fails
+                                      // (a CPU that runs its instructions wrongly)
+  int failing_fused_self_test = -1;   // the same, for the known answer through the variant's
+                                      // fused expand-and-first-group path only
+  int failing_reseed_self_test = -1;  // the same, for the reseed's fused head (expand with
+                                      // the CBC-MAC, K' and output in one group) only
 };
 extern AesCtrTestFlags g_aes_ctr_test_flags;
 #endif

@@ -45,7 +45,7 @@ struct TestHooks {
   uint64_t (*hardware_rng_value)() = nullptr;  // replaces each RDRAND value (health tests)
   bool cloned_kernel = false;  // every kernel RNG read returns the same bytes (a VM clone
                                // whose kernel was not told, or a replayed vDSO state)
-  bool frozen_clocks = false;  // derive_seed's clock words are 0 (two clones reseeding at
+  bool frozen_clocks = false;  // derive_seed's clock word is 0 (two clones reseeding at
                                // "the same instant": only the generation can tell them apart)
   bool unmasked_vdso_output = false;        // negative control: kernel-backed output from the
                                             // vDSO alone, as before the restore fixes
