@@ -49,7 +49,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/random.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,21 +62,11 @@
 
 #include <string>
 
+#include "tests/vm/emit.h"
+
 namespace {
 
-// One write() per line: the workload's processes share the serial port.
-void emit(const char* format, ...) __attribute__((format(printf, 1, 2)));
-void emit(const char* format, ...) {
-  char line[1024];
-  va_list args;
-  va_start(args, format);
-  int n = vsnprintf(line, sizeof line - 1, format, args);
-  va_end(args);
-  if (n < 0) return;
-  if (n > static_cast<int>(sizeof line) - 2) n = sizeof line - 2;
-  line[n++] = '\n';
-  (void)!write(STDOUT_FILENO, line, n);
-}
+using snapsafe::testing::emit;  // one write() per line: the processes share the port
 
 std::string uptime() {
   char buffer[64] = {};

@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <linux/sysgenid.h>
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,24 +47,13 @@
 #include "rng/fill.h"
 #include "rng/internal/draw.h"
 #include "rng/status.h"
+#include "tests/vm/emit.h"
 
 namespace {
 
 constexpr const char* kDevice = "/dev/sysgenid";
 
-// One write() per line: several processes share the serial port.
-void emit(const char* format, ...) __attribute__((format(printf, 1, 2)));
-void emit(const char* format, ...) {
-  char line[512];
-  va_list args;
-  va_start(args, format);
-  int n = vsnprintf(line, sizeof line - 1, format, args);
-  va_end(args);
-  if (n < 0) return;
-  if (n > static_cast<int>(sizeof line) - 2) n = sizeof line - 2;
-  line[n++] = '\n';
-  (void)!write(STDOUT_FILENO, line, n);
-}
+using snapsafe::testing::emit;  // one write() per line: several processes share the port
 
 uint64_t monotonic_ns() {
   struct timespec ts;
