@@ -151,7 +151,7 @@ std::string measure_pairs(int pairs, int burst_a, int burst_b, const char* a_nam
 // same loop. The reseed's floor is the part of a reseed the restore-proof design leaves no
 // way around: derive_seed (the kernel's bytes by system call, never from the vDSO, whose
 // state a snapshot replays; two RDRAND words, which keep clones of a cloned kernel apart;
-// the clocks) and a reseed step (the inputs CBC-MAC'd into its first counter block) that
+// the TSC) and a reseed step (the inputs CBC-MAC'd into its first counter block) that
 // makes only a 16-byte draw's output (the draw path's: in the page, expand, next key, wipe;
 // evp: key and IV schedule, next key, park on the zero key, so no key stays in OpenSSL's
 // heap). The seed inputs' floor (with RDRAND only) is what any sound reseed must fetch: the

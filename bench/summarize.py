@@ -434,7 +434,7 @@ def target_reseed_p99_us(run, keys, extra):
 
 RESEED_FLOOR = ("derive_seed (the kernel's bytes by system call, never the vDSO whose state "
                 "a snapshot replays; two RDRAND words, which keep clones of a cloned kernel "
-                "apart; the clocks) and a 16-byte reseed step (the inputs CBC-MAC'd into "
+                "apart; the TSC) and a 16-byte reseed step (the inputs CBC-MAC'd into "
                 "its first counter block) with its schedule wiped (in the "
                 "page) or parked on the zero key (evp)")
 
