@@ -312,6 +312,10 @@ def extra_keys(run, keys):
     # and the rest, the fast path's guards (draw.h), what the u64 target then leaves them.
     extra["u64_keystream_share_ns"] = t("component/refill_8128") / (8128 / 8)
     extra["u64_fast_path_ns"] = keys["u64_ns"] - extra["u64_keystream_share_ns"]
+    # What a frame pending across a system call costs once the call returns (the reseed
+    # makes its call with as few as it can: rng/internal/kernel_entropy.h).
+    extra["syscall_pending_frame_ns"] = (t("component/getrandom32_depth8")
+                                         - t("component/getrandom32_depth0")) / 8
     extra["derive_seed_ns"] = t("component/derive_seed")
     extra["step_fixed_ns"] = t("component/step_fixed")
     # The in-page keystream alone (absent when the variant in use is evp).

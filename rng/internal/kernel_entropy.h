@@ -8,10 +8,11 @@
 // (vdso_getrandom.h) is the same RNG, faster, and fails the same way.
 //
 // kernel_fill is also defined here in line (kernel_fill_inline) for the reseed, which
-// calls it with as few frames pending as it can: on this project's hosts a system call's
-// return leaves the return-stack predictor empty (SRSO's safe RET, RSB filling), so every
-// frame a system call returns through afterwards costs a mispredicted return (measured on
-// AMD EPYC: getrandom(32) 441 ns called at depth 0, 491 at depth 4, 531 at depth 8).
+// calls it with as few frames pending as it can: on this project's hosts the return-stack
+// predictor comes back from a system call empty (their kernels report the SRSO "Safe RET"
+// and RSB-filling mitigations), so every frame a system call returns through afterwards
+// costs a mispredicted return (measured on AMD EPYC: getrandom(32) 441 ns called at depth
+// 0, 491 at depth 4, 531 at depth 8).
 #pragma once
 
 #include <sys/random.h>
