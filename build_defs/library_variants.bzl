@@ -1,7 +1,7 @@
 """library_variants(): one of the library's parts, built the three ways it is linked.
 
-The library's parts (//rng/internal, //rng, //ids, //capi; //:snapsafe bundles them) are
-each compiled three times from the same sources, under three names:
+The library's parts (//rng/internal, //rng, //ids/internal, //ids, //capi; //:snapsafe
+bundles them) are each compiled three times from the same sources, under three names:
 
   NAME                 production, what //:snapsafe and //:libsnapsafe.so link.
                        alwayslink: //:libsnapsafe.so exports every symbol, referenced or
@@ -33,6 +33,7 @@ load("@rules_cc//cc:defs.bzl", "cc_library")
 _PARTS = [
     "//capi:capi",
     "//ids:ids",
+    "//ids/internal:internal",
     "//rng:rng",
     "//rng/internal:internal",
 ]

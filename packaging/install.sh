@@ -43,7 +43,7 @@ for dir in rng rng/internal ids capi genid; do
 done
 
 # One static archive from the Bazel archives (rng, its internals and their in-page AES
-# keystream, ids, capi, genid; alwayslink archives are named .lo).
+# keystream, ids and its internals, capi, genid; alwayslink archives are named .lo).
 archive() { if [ -e "$1.lo" ]; then echo "$1.lo"; else echo "$1.a"; fi; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -53,6 +53,7 @@ trap 'rm -rf "$tmp"' EXIT
   echo "addlib $(archive "$runfiles/rng/internal/libinternal")"
   echo "addlib $(archive "$runfiles/rng/internal/libaes_ctr_in_page")"
   echo "addlib $(archive "$runfiles/ids/libids")"
+  echo "addlib $(archive "$runfiles/ids/internal/libinternal")"
   echo "addlib $(archive "$runfiles/capi/libcapi")"
   echo "addlib $(archive "$runfiles/genid/libgenid")"
   echo "save"
