@@ -135,16 +135,22 @@ SNAPSAFE_AESNI_INLINE void expand_into(AesSchedule* schedule, const uint8_t key[
 //   x = 0;  for each block m_i: x = AES_K(x ^ m_i);  stored to `out`.
 // One block at a time (each depends on the one before); x stays in a register until stored.
 // Shared by both variants: VEX-encoded when inlined into VAES code (no legacy SSE there).
-SNAPSAFE_AESNI_INLINE void cbc_mac_into(const AesSchedule* schedule, const uint8_t* input,
-                                        size_t blocks, uint8_t out[kAesBlockBytes]) {
-  __m128i x = _mm_setzero_si128();
-  for (size_t i = 0; i < blocks; ++i) {
+// cbc_mac_chain: blocks first.. of the chain from x (expand_mac_into below makes block 0).
+SNAPSAFE_AESNI_INLINE __m128i cbc_mac_chain(const AesSchedule* schedule, __m128i x,
+                                            const uint8_t* input, size_t first, size_t blocks) {
+  for (size_t i = first; i < blocks; ++i) {
     const __m128i* keys = opaque(schedule);
     x = _mm_xor_si128(x, _mm_loadu_si128(reinterpret_cast<const __m128i*>(input) + i));
     x = _mm_xor_si128(x, _mm_load_si128(keys));
     for (size_t r = 1; r < kAesRounds; ++r) x = _mm_aesenc_si128(x, _mm_load_si128(keys + r));
     x = _mm_aesenclast_si128(x, _mm_load_si128(keys + kAesRounds));
   }
+  return x;
+}
+
+SNAPSAFE_AESNI_INLINE void cbc_mac_into(const AesSchedule* schedule, const uint8_t* input,
+                                        size_t blocks, uint8_t out[kAesBlockBytes]) {
+  const __m128i x = cbc_mac_chain(schedule, _mm_setzero_si128(), input, 0, blocks);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), x);
 }
 
@@ -180,13 +186,7 @@ SNAPSAFE_AESNI_INLINE void expand_mac_into(AesSchedule* schedule, const uint8_t 
   even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, 0x40), 0xff));
   _mm_store_si128(rk + kAesRounds, even);
   x = _mm_aesenclast_si128(x, even);
-  for (size_t i = 1; i < blocks; ++i) {
-    const __m128i* keys = opaque(schedule);
-    x = _mm_xor_si128(x, _mm_loadu_si128(reinterpret_cast<const __m128i*>(input) + i));
-    x = _mm_xor_si128(x, _mm_load_si128(keys));
-    for (size_t r = 1; r < kAesRounds; ++r) x = _mm_aesenc_si128(x, _mm_load_si128(keys + r));
-    x = _mm_aesenclast_si128(x, _mm_load_si128(keys + kAesRounds));
-  }
+  x = cbc_mac_chain(schedule, x, input, 1, blocks);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), x);
 }
 #undef SNAPSAFE_MAC_PAIR
