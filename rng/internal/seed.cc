@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "rng/internal/hardware_rng.h"
-#include "rng/internal/kernel_entropy.h"
 #include "rng/internal/test_hooks.h"
 #include "rng/internal/wipe.h"
 
@@ -22,11 +21,13 @@ std::atomic<uint64_t> g_reseed_counter{0};
 
 thread_local bool t_hardware_rng = false;
 
-[[maybe_unused]] uint64_t clock_ns(clockid_t clock) {
+#if !defined(__x86_64__)
+uint64_t clock_ns(clockid_t clock) {
   struct timespec ts;
   clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+#endif
 
 }  // namespace
 
@@ -61,13 +62,7 @@ void observe_seed(const SeedMaterial& m) noexcept {
 #endif
 
 int derive_seed(genid::Generation generation, SeedMaterial* material) noexcept {
-  if (gather_seed_inputs(generation, material)) return 0;
-  if (const int error = kernel_fill_inline(material->kernel, sizeof material->kernel)) {
-    wipe(material, sizeof *material);
-    return error;
-  }
-  observe_seed(*material);
-  return 0;
+  return gather_seed(generation, material);
 }
 
 int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept {

@@ -78,10 +78,10 @@ int derive_seed(genid::Generation generation, SeedMaterial* material) noexcept;
 // gathering alone.
 int derive_seed(genid::Generation generation, uint8_t key[32]) noexcept;
 
-// derive_seed() in two halves around the system call, which the reseed makes in line
-// (seed_and_step below). This half zeroes `material` and fills the cipher input, RDRAND
-// first (measured ~20 ns cheaper than after the system call); true when a test injected
-// the kernel's bytes (injected_seed: they are in place, the input stays zero).
+// derive_seed() in two halves around the system call, which gather_seed() below makes in
+// line. This half zeroes `material` and fills the cipher input, RDRAND first (measured
+// ~20 ns cheaper than after the system call); true when a test injected the kernel's bytes
+// (injected_seed: they are in place, the input stays zero).
 bool gather_seed_inputs(genid::Generation generation, SeedMaterial* material) noexcept;
 
 // Test hook seed_material: hands the gathered material to the test (no-op in production).
@@ -91,27 +91,35 @@ void observe_seed(const SeedMaterial& material) noexcept;
 inline void observe_seed(const SeedMaterial&) noexcept {}
 #endif
 
-// A reseed's key and first step: derive_seed, then the reseed step of `st`'s keystream
+// derive_seed()'s body, in line: the system call is made with no frame of its own pending
+// across it (kernel_entropy.h: each costs a mispredicted return after the call). On
+// failure `material` is zeroed.
+[[gnu::always_inline]] inline int gather_seed(genid::Generation generation,
+                                              SeedMaterial* material) noexcept {
+  SeedMaterial& m = *material;
+  if (gather_seed_inputs(generation, &m)) return 0;
+  // The system call, never the vDSO: its state is process memory a restore replays (20 of
+  // 20 restores drew identical vDSO bytes right after a bumped reseed). A reseed must rest
+  // on a fresh kernel read.
+  if (const int error = kernel_fill_inline(m.kernel, sizeof m.kernel)) {
+    wipe(&m, sizeof m);
+    return error;
+  }
+  observe_seed(m);
+  return 0;
+}
+
+// A reseed's key and first step: gather_seed, then the reseed step of `st`'s keystream
 // (state_keystream_reseed_step) with the kernel's key and the cipher input, making `size`
 // bytes of output at `out`; the material is wiped from the stack. 0, getrandom's errno, or
-// EIO if the step failed (then `st->key` and `out` are zeroed). In line, with the system
-// call in it: the reseed (draw.cc) makes that call with only its own frame and its
-// caller's pending (kernel_entropy.h: each costs a mispredicted return after the call;
-// measured: a reseed 60-120 ns faster than through derive_seed's and the wrappers' frames).
+// EIO if the step failed (then `st->key` and `out` are zeroed). In line: the reseed
+// (draw.cc) makes the system call with only its own frame and its caller's pending
+// (measured: a reseed 60-120 ns faster than through derive_seed's and the wrappers' frames).
 [[gnu::always_inline]] inline int seed_and_step(genid::Generation generation, ThreadState* st,
                                                 EVP_CIPHER_CTX*& ctx, uint8_t* out,
                                                 size_t size) noexcept {
   SeedMaterial m;
-  if (!gather_seed_inputs(generation, &m)) {
-    // The system call, never the vDSO: its state is process memory a restore replays (20
-    // of 20 restores drew identical vDSO bytes right after a bumped reseed). A reseed must
-    // rest on a fresh kernel read.
-    if (const int error = kernel_fill_inline(m.kernel, sizeof m.kernel)) {
-      wipe(&m, sizeof m);
-      return error;
-    }
-    observe_seed(m);
-  }
+  if (const int error = gather_seed(generation, &m)) return error;
   std::memcpy(st->key, m.kernel, sizeof m.kernel);
   const bool stepped =
       state_keystream_reseed_step(st, ctx, out, size, seed_input(m), kSeedInputBlocks);
