@@ -105,30 +105,45 @@ SNAPSAFE_AESNI_INLINE __m128i expand_word(__m128i k, __m128i t) {
   return _mm_xor_si128(k, t);
 }
 
-// Round keys 2i and 2i + 1 from 2i - 2 and 2i - 1 (the last call stores only 2i = 14).
-template <int kRcon, bool kOdd>
-SNAPSAFE_AESNI_INLINE void expand_pair(__m128i& even, __m128i& odd, __m128i* out) {
-  even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, kRcon), 0xff));
-  _mm_store_si128(out, even);
-  if constexpr (kOdd) {
-    odd = expand_word(odd, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(even, 0), 0xaa));
-    _mm_store_si128(out + 1, odd);
-  }
-}
+// The whole AES-256 schedule of `key` into `rk` (15 round keys), as one serial chain: round
+// keys 0 and 1 are the key, then 2i and 2i + 1 come from 2i - 2 and 2i - 1. Each round key
+// is stored into the schedule and handed at once to the caller's code for its round
+// (FIRST(k): round 0, the whitening; MIDDLE(k): rounds 1..13; LAST(k): round 14), so work
+// that needs the round keys in order can run in the chain's shadow (the reseed's MAC block,
+// vaes-avx2's first keystream group). Declares `even` and `odd`: the round keys live there
+// and in the schedule only.
+#define SNAPSAFE_EXPAND_PAIR(rk, rcon, i, MIDDLE)                                            \
+  do {                                                                                       \
+    even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, rcon), 0xff)); \
+    _mm_store_si128((rk) + 2 * (i), even);                                                   \
+    MIDDLE(even);                                                                            \
+    odd = expand_word(odd, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(even, 0), 0xaa));     \
+    _mm_store_si128((rk) + 2 * (i) + 1, odd);                                                \
+    MIDDLE(odd);                                                                             \
+  } while (0)
+#define SNAPSAFE_EXPAND_SCHEDULE(rk, key, FIRST, MIDDLE, LAST)                             \
+  __m128i even = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));                   \
+  __m128i odd = _mm_loadu_si128(reinterpret_cast<const __m128i*>((key) + 16));             \
+  _mm_store_si128(rk, even);                                                               \
+  _mm_store_si128((rk) + 1, odd);                                                          \
+  FIRST(even);                                                                             \
+  MIDDLE(odd);                                                                             \
+  SNAPSAFE_EXPAND_PAIR(rk, 0x01, 1, MIDDLE);                                               \
+  SNAPSAFE_EXPAND_PAIR(rk, 0x02, 2, MIDDLE);                                               \
+  SNAPSAFE_EXPAND_PAIR(rk, 0x04, 3, MIDDLE);                                               \
+  SNAPSAFE_EXPAND_PAIR(rk, 0x08, 4, MIDDLE);                                               \
+  SNAPSAFE_EXPAND_PAIR(rk, 0x10, 5, MIDDLE);                                               \
+  SNAPSAFE_EXPAND_PAIR(rk, 0x20, 6, MIDDLE);                                               \
+  even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, 0x40), 0xff)); \
+  _mm_store_si128((rk) + kAesRounds, even);                                                \
+  LAST(even)
+#define SNAPSAFE_NO_ROUND(k) \
+  do {                       \
+  } while (0)
 
 SNAPSAFE_AESNI_INLINE void expand_into(AesSchedule* schedule, const uint8_t key[kAesKeyBytes]) {
   __m128i* rk = reinterpret_cast<__m128i*>(schedule->round_keys);
-  __m128i even = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-  __m128i odd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
-  _mm_store_si128(rk, even);
-  _mm_store_si128(rk + 1, odd);
-  expand_pair<0x01, true>(even, odd, rk + 2);
-  expand_pair<0x02, true>(even, odd, rk + 4);
-  expand_pair<0x04, true>(even, odd, rk + 6);
-  expand_pair<0x08, true>(even, odd, rk + 8);
-  expand_pair<0x10, true>(even, odd, rk + 10);
-  expand_pair<0x20, true>(even, odd, rk + 12);
-  expand_pair<0x40, false>(even, odd, rk + 14);
+  SNAPSAFE_EXPAND_SCHEDULE(rk, key, SNAPSAFE_NO_ROUND, SNAPSAFE_NO_ROUND, SNAPSAFE_NO_ROUND);
 }
 
 // CBC-MAC over `blocks` input blocks (the reseed's counter block, seed.h):
@@ -158,38 +173,22 @@ SNAPSAFE_AESNI_INLINE void cbc_mac_into(const AesSchedule* schedule, const uint8
 // as each round key comes out of the expansion's serial AESKEYGENASSIST chain (measured: a
 // CBC-MAC block costs ~20 ns of latency on its own), then blocks 1.. as cbc_mac_into. The
 // schedule ends as expand_into leaves it; `blocks` >= 1.
-#define SNAPSAFE_MAC_PAIR(rcon, i)                                                           \
-  do {                                                                                       \
-    even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, rcon), 0xff)); \
-    _mm_store_si128(rk + 2 * (i), even);                                                     \
-    x = _mm_aesenc_si128(x, even);                                                           \
-    odd = expand_word(odd, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(even, 0), 0xaa));     \
-    _mm_store_si128(rk + 2 * (i) + 1, odd);                                                  \
-    x = _mm_aesenc_si128(x, odd);                                                            \
-  } while (0)
+#define SNAPSAFE_MAC_WHITEN(k) \
+  x = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(input)), k)
+#define SNAPSAFE_MAC_ROUND(k) x = _mm_aesenc_si128(x, k)
+#define SNAPSAFE_MAC_LAST(k) x = _mm_aesenclast_si128(x, k)
 SNAPSAFE_AESNI_INLINE void expand_mac_into(AesSchedule* schedule, const uint8_t key[kAesKeyBytes],
                                            const uint8_t* input, size_t blocks,
                                            uint8_t out[kAesBlockBytes]) {
   __m128i* rk = reinterpret_cast<__m128i*>(schedule->round_keys);
-  __m128i even = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-  __m128i odd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
-  _mm_store_si128(rk, even);
-  _mm_store_si128(rk + 1, odd);
-  __m128i x = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(input)), even);
-  x = _mm_aesenc_si128(x, odd);
-  SNAPSAFE_MAC_PAIR(0x01, 1);
-  SNAPSAFE_MAC_PAIR(0x02, 2);
-  SNAPSAFE_MAC_PAIR(0x04, 3);
-  SNAPSAFE_MAC_PAIR(0x08, 4);
-  SNAPSAFE_MAC_PAIR(0x10, 5);
-  SNAPSAFE_MAC_PAIR(0x20, 6);
-  even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, 0x40), 0xff));
-  _mm_store_si128(rk + kAesRounds, even);
-  x = _mm_aesenclast_si128(x, even);
+  __m128i x;
+  SNAPSAFE_EXPAND_SCHEDULE(rk, key, SNAPSAFE_MAC_WHITEN, SNAPSAFE_MAC_ROUND, SNAPSAFE_MAC_LAST);
   x = cbc_mac_chain(schedule, x, input, 1, blocks);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), x);
 }
-#undef SNAPSAFE_MAC_PAIR
+#undef SNAPSAFE_MAC_WHITEN
+#undef SNAPSAFE_MAC_ROUND
+#undef SNAPSAFE_MAC_LAST
 
 // --- AES-NI: 8 blocks in 8 xmm registers ----------------------------------------------
 
@@ -482,15 +481,9 @@ SNAPSAFE_VAES void vaes_ctr(const AesSchedule* schedule, Counter c, uint8_t* out
     SNAPSAFE_VAES_ROUND4(op, p0, p1, p2, p3);    \
     SNAPSAFE_VAES_ROUND4(op, p4, p5, p6, p7);    \
   } while (0)
-#define SNAPSAFE_VAES_FUSED_PAIR(rcon, i)                                                    \
-  do {                                                                                       \
-    even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, rcon), 0xff)); \
-    _mm_store_si128(rk + 2 * (i), even);                                                     \
-    SNAPSAFE_VAES_FUSED_ROUND(_mm256_aesenc_epi128, even);                                   \
-    odd = expand_word(odd, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(even, 0), 0xaa));     \
-    _mm_store_si128(rk + 2 * (i) + 1, odd);                                                  \
-    SNAPSAFE_VAES_FUSED_ROUND(_mm256_aesenc_epi128, odd);                                    \
-  } while (0)
+#define SNAPSAFE_VAES_FUSED_WHITEN(k) SNAPSAFE_VAES_FUSED_ROUND(_mm256_xor_si256, k)
+#define SNAPSAFE_VAES_FUSED_MIDDLE(k) SNAPSAFE_VAES_FUSED_ROUND(_mm256_aesenc_epi128, k)
+#define SNAPSAFE_VAES_FUSED_LAST(k) SNAPSAFE_VAES_FUSED_ROUND(_mm256_aesenclast_epi128, k)
 
 SNAPSAFE_VAES void vaes_expand_ctr(AesSchedule* schedule, uint8_t key[kAesKeyBytes], Counter c,
                                    uint8_t* out, size_t nblocks, bool key_first) {
@@ -509,22 +502,9 @@ SNAPSAFE_VAES void vaes_expand_ctr(AesSchedule* schedule, uint8_t key[kAesKeyByt
   __m256i p4 = SNAPSAFE_VAES_PAIR(4), p5 = SNAPSAFE_VAES_PAIR(5);
   __m256i p6 = SNAPSAFE_VAES_PAIR(6), p7 = SNAPSAFE_VAES_PAIR(7);
   __m128i* rk = reinterpret_cast<__m128i*>(schedule->round_keys);
-  __m128i even = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key));
-  __m128i odd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + 16));
   __m256i k;
-  _mm_store_si128(rk, even);
-  _mm_store_si128(rk + 1, odd);
-  SNAPSAFE_VAES_FUSED_ROUND(_mm256_xor_si256, even);
-  SNAPSAFE_VAES_FUSED_ROUND(_mm256_aesenc_epi128, odd);
-  SNAPSAFE_VAES_FUSED_PAIR(0x01, 1);
-  SNAPSAFE_VAES_FUSED_PAIR(0x02, 2);
-  SNAPSAFE_VAES_FUSED_PAIR(0x04, 3);
-  SNAPSAFE_VAES_FUSED_PAIR(0x08, 4);
-  SNAPSAFE_VAES_FUSED_PAIR(0x10, 5);
-  SNAPSAFE_VAES_FUSED_PAIR(0x20, 6);
-  even = expand_word(even, _mm_shuffle_epi32(_mm_aeskeygenassist_si128(odd, 0x40), 0xff));
-  _mm_store_si128(rk + kAesRounds, even);
-  SNAPSAFE_VAES_FUSED_ROUND(_mm256_aesenclast_epi128, even);
+  SNAPSAFE_EXPAND_SCHEDULE(rk, key, SNAPSAFE_VAES_FUSED_WHITEN, SNAPSAFE_VAES_FUSED_MIDDLE,
+                           SNAPSAFE_VAES_FUSED_LAST);
   // Pair i goes to out + 32 i, less the two blocks of K' when they come first.
 #define SNAPSAFE_VAES_FUSED_STORE(i, p) \
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + kAesBlockBytes * (2 * i - first)), p)
@@ -544,7 +524,9 @@ SNAPSAFE_VAES void vaes_expand_ctr(AesSchedule* schedule, uint8_t key[kAesKeyByt
   const size_t done = 16 - first;  // output blocks made above
   vaes_ctr(schedule, advance(c, 16), out + done * kAesBlockBytes, nblocks - done);
 }
-#undef SNAPSAFE_VAES_FUSED_PAIR
+#undef SNAPSAFE_VAES_FUSED_WHITEN
+#undef SNAPSAFE_VAES_FUSED_MIDDLE
+#undef SNAPSAFE_VAES_FUSED_LAST
 #undef SNAPSAFE_VAES_FUSED_ROUND
 
 // --- dispatch ------------------------------------------------------------------------
