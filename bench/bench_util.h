@@ -1,8 +1,9 @@
 // File: bench/bench_util.h
 //
-// What every part of snapsafe_bench shares: die() for a setup that cannot go on,
-// BENCH_INLINE for the wrappers that must inline into a timed loop, the monotonic clock
-// the latency and paired runs read, and the nearest-rank quantile they report.
+// What every part of snapsafe_bench (and c_api_dlopen_bench) shares: die() for a setup
+// that cannot go on, BENCH_INLINE for the wrappers that must inline into a timed loop,
+// take_flag() for the flags Google Benchmark does not know, the monotonic clock the
+// latency and paired runs read, and the nearest-rank quantile they report.
 #ifndef SNAPSAFE_BENCH_BENCH_UTIL_H_
 #define SNAPSAFE_BENCH_BENCH_UTIL_H_
 
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,20 @@ namespace snapsafe::bench {
 [[noreturn]] inline void die(const std::string& what) {
   std::fprintf(stderr, "snapsafe_bench: %s\n", what.c_str());
   std::exit(2);
+}
+
+// Takes --NAME=VALUE out of argv (Google Benchmark rejects flags it does not know).
+inline bool take_flag(int* argc, char** argv, const char* name, std::string* value) {
+  const std::string prefix = std::string("--") + name + "=";
+  for (int i = 1; i < *argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+      *value = argv[i] + prefix.size();
+      for (int j = i; j + 1 < *argc; ++j) argv[j] = argv[j + 1];
+      --*argc;
+      return true;
+    }
+  }
+  return false;
 }
 
 // CLOCK_MONOTONIC in ns.

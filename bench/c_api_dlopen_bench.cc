@@ -9,6 +9,10 @@
 // file, created here, so both draw from a buffer with the generation check of a real
 // deployment. The library: $SNAPSAFE_LIBRARY, else the libsnapsafe.so in this binary's
 // runfiles (bazel run, bench/run, or a test's runfiles root).
+// With --paired_out=FILE it also times the two in alternating bursts (bench/pairs.h, as
+// snapsafe_bench's paired targets) and writes {"capi_dlopen_u64_vs_inline": {...}} to FILE:
+// bench/run merges it into the latency JSON's "paired", where summarize.py's target reads
+// the median per-pair ratio (the two benchmarks' medians are its fallback).
 //   bazel run -c opt --config=bench //bench:c_api_dlopen_bench
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -20,6 +24,9 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+
+#include "bench/bench_util.h"
+#include "bench/pairs.h"
 
 #include "genid/counter_file.h"
 #include "genid/counter_file_writer.h"
@@ -46,6 +53,18 @@ void BM_InlineU64(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(snapsafe::random_u64());
 }
 BENCHMARK(BM_InlineU64);
+
+// The two sides of the pair, each with op(): one u64 each way.
+struct CApiU64Op {
+  uint64_t value = 0;
+  BENCH_INLINE void op() {
+    if (g_snapsafe_u64(&value) != 0) snapsafe::bench::die("snapsafe_u64 failed");
+    benchmark::DoNotOptimize(value);
+  }
+};
+struct InlineU64Op {
+  BENCH_INLINE void op() { benchmark::DoNotOptimize(snapsafe::random_u64()); }
+};
 
 // Where libsnapsafe.so is: the first of these that exists.
 std::string library_path(const char* argv0) {
@@ -90,11 +109,21 @@ int main(int argc, char** argv) {
     unlink(counter.c_str());
     return 1;
   }
+  std::string paired_out;
+  snapsafe::bench::take_flag(&argc, argv, "paired_out", &paired_out);
   benchmark::AddCustomContext("library", path);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (!paired_out.empty()) {
+    const std::string pair = snapsafe::bench::measure_pairs<CApiU64Op, InlineU64Op>(
+        4000, 4096, 4096, "capi_ns", "inline_ns");
+    FILE* f = std::fopen(paired_out.c_str(), "w");
+    if (f == nullptr) snapsafe::bench::die("cannot write " + paired_out);
+    std::fprintf(f, "{\"capi_dlopen_u64_vs_inline\": %s}\n", pair.c_str());
+    std::fclose(f);
+  }
   unlink(counter.c_str());
   return 0;
 }

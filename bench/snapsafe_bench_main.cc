@@ -38,20 +38,6 @@ namespace {
 namespace bench = snapsafe::bench;
 namespace rng_internal = snapsafe::rng_internal;
 
-// Takes --NAME=VALUE out of argv (Google Benchmark rejects flags it does not know).
-bool take_flag(int* argc, char** argv, const char* name, std::string* value) {
-  const std::string prefix = std::string("--") + name + "=";
-  for (int i = 1; i < *argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
-      *value = argv[i] + prefix.size();
-      for (int j = i; j + 1 < *argc; ++j) argv[j] = argv[j + 1];
-      --*argc;
-      return true;
-    }
-  }
-  return false;
-}
-
 // Records in the benchmark context (the "context" object of the JSON) the CPU features the
 // targets' limits depend on (cpu_aes, cpu_vaes, cpu_avx512f, cpu_rdrand: "yes" or "no")
 // and the keystream variant the draw path dispatched to (keystream: "vaes-avx2", "aesni"
@@ -79,9 +65,9 @@ void add_cpu_context() {
 
 int main(int argc, char** argv) {
   std::string latency_out, bumps = "20000", threads = "500";
-  take_flag(&argc, argv, "latency_out", &latency_out);
-  take_flag(&argc, argv, "latency_bumps", &bumps);
-  take_flag(&argc, argv, "latency_threads", &threads);
+  bench::take_flag(&argc, argv, "latency_out", &latency_out);
+  bench::take_flag(&argc, argv, "latency_bumps", &bumps);
+  bench::take_flag(&argc, argv, "latency_threads", &threads);
 
   bool listing = false;
   for (int i = 1; i < argc; ++i) {

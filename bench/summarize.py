@@ -33,12 +33,14 @@ dispatched to, are written under "dispatch".
 
 Paired ratios (latency.paired): the ratio targets (u64 vs absl, 4096-byte fill vs the EVP
 keystream and vs the in-page keystream, reseed p50 and p99 vs one getrandom(32) call and
-vs its seed inputs, the kernel-backed 16-byte draw vs the vDSO and vs its floor) and the
-generation check's cost (a u64 draw with and without it) compare two operations that
-Google Benchmark times seconds apart, and this host's speed moves within seconds. The
-binary also times each pair in alternating bursts on one thread; those targets use the
-median of the per-pair ratios (for the check, of the per-pair differences), and
-extra.*_separate keeps the value from the two separate medians for comparison.
+vs its seed inputs, the kernel-backed 16-byte draw vs the vDSO and vs its floor, the C
+API through the dlopen()ed library vs the inline draw) and the generation check's cost (a
+u64 draw with and without it) compare two operations that Google Benchmark times seconds
+apart, and this host's speed moves within seconds. The binaries also time each pair in
+alternating bursts on one thread (the C API's pair: c_api_dlopen_bench --paired_out,
+merged by bench/run); those targets use the median of the per-pair ratios (for the check,
+of the per-pair differences), and extra.*_separate keeps the value from the two separate
+medians for comparison.
 
 Usage: summarize.py --benchmarks FILE --latency FILE --out FILE
                     [--more-benchmarks FILE ...] [--compiler TEXT]
@@ -302,6 +304,9 @@ def extra_keys(run, keys):
         keys["reseed_p50_us"] * 1000 / keys["getrandom32_syscall_ns"])
     extra["reseed_p99_vs_getrandom32_separate"] = (
         keys["reseed_p99_us"] * 1000 / keys["getrandom32_syscall_ns"])
+    dlopen_ns, inline_ns = run.t_any("BM_CApiDlopenU64"), run.t_any("BM_InlineU64")
+    extra["capi_dlopen_u64_vs_inline_separate"] = (
+        dlopen_ns / inline_ns if dlopen_ns is not None and inline_ns is not None else None)
     # What keeping no key outside the wiped state page leaves of the keystream for a
     # 4096-byte request: the bulk step alone (in the page: expand, keystream to the
     # output, wipe; evp: re-key, keystream, park on the zero key), and the keystream in
@@ -499,14 +504,19 @@ def target_kernel_fill16_vs_floor16(run, keys, extra):
 
 def target_capi_dlopen_u64_vs_inline(run, keys, extra):
     # Limit: a u64 through the shared library's C API from a dlopen'd caller costs at
-    # most 1.5x the inline draw. Both come from the C API benchmark binary's JSON
-    # (--more-benchmarks); SKIP when the run does not include it.
-    what = "u64 through libsnapsafe.so's C API, dlopen'd (BM_CApiDlopenU64) / inline draw (BM_InlineU64)"
+    # most 1.5x the inline draw. Both come from the C API benchmark binary: its JSON
+    # (--more-benchmarks) and, when bench/run merged it, its pair in latency.paired (the
+    # median per-pair ratio; the two medians are the fallback); SKIP without its JSON.
+    what = ("u64 through libsnapsafe.so's C API, dlopen'd (BM_CApiDlopenU64) / inline draw "
+            "(BM_InlineU64), paired")
     dlopen_ns, inline_ns = run.t_any("BM_CApiDlopenU64"), run.t_any("BM_InlineU64")
     if dlopen_ns is None or inline_ns is None:
         return skipped("capi_dlopen_u64_vs_inline", "<=", 1.5, what,
                        "BM_CApiDlopenU64 and BM_InlineU64 not in this run")
-    return target("capi_dlopen_u64_vs_inline", dlopen_ns / inline_ns, "<=", 1.5, what)
+    return target("capi_dlopen_u64_vs_inline",
+                  run.paired_value("capi_dlopen_u64_vs_inline", "ratio_p50", dlopen_ns / inline_ns,
+                                   optional=True),
+                  "<=", 1.5, what)
 
 
 def target_threads2_speedup(run, keys, extra):
