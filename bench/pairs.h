@@ -28,7 +28,7 @@ BENCH_INLINE double burst_ns_per_op(Op& op, int n) {
 // ns per op of A and of B, p50 of each side, the per-pair ratios A/B and the per-pair
 // differences A - B in ns per op (what A adds to B, for the generation check's cost).
 inline std::string paired_json(std::vector<double> a, std::vector<double> b, const char* a_name,
-                        const char* b_name) {
+                               const char* b_name) {
   std::vector<double> ratios(a.size()), diffs(a.size());
   for (size_t i = 0; i < a.size(); ++i) {
     ratios[i] = a[i] / b[i];
